@@ -1,0 +1,41 @@
+"""The `roost` command: one sub-command per stage, each a thin layer over that stage's code.
+
+Each stage's commands live in their own module here (`cli/<stage>.py`) so the layer stays thin and
+a stage's commands can be read in one place; this module only puts them together. Heavy imports
+(torch, tantivy, ...) happen inside the commands, so `roost --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from roost.cli import config
+from roost.cli.common import HomeState
+from roost.workspace import DEFAULT_HOME
+
+app = typer.Typer(
+    name="roost",
+    help="roost: a social platform's own generative-AI stack, from firehose to search and ads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    home: Path = typer.Option(
+        DEFAULT_HOME, "--home", envvar="ROOST_HOME", help="Workspace directory (holds roost.toml)."
+    ),
+) -> None:
+    ctx.obj = HomeState(home)
+
+
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    app()
