@@ -114,9 +114,7 @@ class RawStore:
             db.executemany(_UPSERT_POST, posts)
             written = db.total_changes - before
             before = db.total_changes
-            db.executemany(
-                "INSERT INTO deletes (id, seq) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", deletes
-            )
+            db.executemany("INSERT INTO deletes (id, seq) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", deletes)
             tombstoned = db.total_changes - before
             db.executemany("DELETE FROM posts WHERE id = ?", [(d[0],) for d in deletes])
             if cursor is not None:

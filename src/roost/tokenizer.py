@@ -59,13 +59,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192, min_frequency:
     # "@user" (added tokens match leftmost-longest). They match inside longer words too ("https" is
     # " http" + "s"): still exact on decode, and after curation such words are rare.
     placeholders = [MENTION_PLACEHOLDER, URL_PLACEHOLDER]
-    tokenizer.add_tokens(
-        [
-            AddedToken(text, normalized=False)
-            for p in placeholders
-            for text in (p, " " + p)
-        ]
-    )
+    tokenizer.add_tokens([AddedToken(text, normalized=False) for p in placeholders for text in (p, " " + p)])
     return tokenizer
 
 

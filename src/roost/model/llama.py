@@ -65,14 +65,10 @@ class Attention(nn.Module):
         v_BKTd = self.wv(x_BTD).view(B, T, -1, self.head_dim).transpose(1, 2)
         q_BHTd, k_BKTd = apply_rope(q_BHTd, cos, sin), apply_rope(k_BKTd, cos, sin)
         if cache is None:
-            y_BHTd = F.scaled_dot_product_attention(
-                q_BHTd, k_BKTd, v_BKTd, is_causal=True, enable_gqa=True
-            )
+            y_BHTd = F.scaled_dot_product_attention(q_BHTd, k_BKTd, v_BKTd, is_causal=True, enable_gqa=True)
         else:
             k_BKSd, v_BKSd, mask = cache.update(self.layer, k_BKTd, v_BKTd)
-            y_BHTd = F.scaled_dot_product_attention(
-                q_BHTd, k_BKSd, v_BKSd, attn_mask=mask, enable_gqa=True
-            )
+            y_BHTd = F.scaled_dot_product_attention(q_BHTd, k_BKSd, v_BKSd, attn_mask=mask, enable_gqa=True)
         return self.wo(y_BHTd.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -149,7 +145,7 @@ class Llama(nn.Module):
         """Final normalised hidden states (B, T, D): what embeddings pool and logits project."""
         T = tokens_BT.shape[1]
         if positions_BT is None:
-            if T > self.config.max_seq_len:
+            if self.config.max_seq_len < T:
                 raise ValueError(f"sequence of {T} tokens exceeds max_seq_len {self.config.max_seq_len}")
             cos, sin = self.rope_cos[:T].unsqueeze(0), self.rope_sin[:T].unsqueeze(0)
         else:
