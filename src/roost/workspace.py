@@ -80,6 +80,11 @@ class Workspace:
     def ads_db(self) -> Path:
         return self.home / "ads.db"
 
+    @property
+    def api_keys_db(self) -> Path:
+        """Bearer keys of the HTTP API (/v1, /search, /ads): roost.apikeys."""
+        return self.home / "keys.db"
+
     # -- config ------------------------------------------------------------------------------
     def ensure(self) -> Workspace:
         """Create the home and an empty-but-commented roost.toml if they are missing."""

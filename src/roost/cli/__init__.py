@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config
+from roost.cli import config, plan
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -35,6 +35,7 @@ def _main(
 
 
 app.add_typer(config.app, name="config")
+app.command("plan")(plan.plan_command)
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ from roost.workspace import Workspace, config_defaults_toml
 app = typer.Typer(help="Show the workspace's configuration (roost.toml).", no_args_is_help=True)
 
 #: Each roost.toml section and the struct (module:name) that its stage reads it into.
-SECTIONS: dict[str, str] = {}
+SECTIONS: dict[str, str] = {
+    "plan": "roost.plan.config:PlanConfig",
+}
 
 
 def effective_config(ws: Workspace) -> dict[str, Any]:
