@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, plan
+from roost.cli import config, imports, plan
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -35,6 +35,7 @@ def _main(
 
 
 app.add_typer(config.app, name="config")
+app.command("import")(imports.import_command)
 app.command("plan")(plan.plan_command)
 
 
