@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, imports, plan
+from roost.cli import config, imports, plan, simulate
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -36,6 +36,7 @@ def _main(
 
 app.add_typer(config.app, name="config")
 app.command("import")(imports.import_command)
+app.command("simulate")(simulate.simulate)
 app.command("plan")(plan.plan_command)
 
 
