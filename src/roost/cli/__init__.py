@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, imports, plan, simulate
+from roost.cli import config, firehose, imports, plan, simulate
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -35,6 +35,7 @@ def _main(
 
 
 app.add_typer(config.app, name="config")
+app.add_typer(firehose.app, name="firehose")
 app.command("import")(imports.import_command)
 app.command("simulate")(simulate.simulate)
 app.command("plan")(plan.plan_command)

@@ -14,6 +14,7 @@ app = typer.Typer(help="Show the workspace's configuration (roost.toml).", no_ar
 
 #: Each roost.toml section and the struct (module:name) that its stage reads it into.
 SECTIONS: dict[str, str] = {
+    "firehose": "roost.firehose.config:FirehoseConfig",
     "simulate": "roost.firehose.simulate:SimConfig",
     "plan": "roost.plan.config:PlanConfig",
 }
