@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, firehose, imports, plan, simulate
+from roost.cli import config, firehose, imports, plan, serve, simulate, train
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -39,6 +39,12 @@ app.add_typer(firehose.app, name="firehose")
 app.command("import")(imports.import_command)
 app.command("simulate")(simulate.simulate)
 app.command("plan")(plan.plan_command)
+app.command("train")(train.train)
+app.command("eval")(train.evaluate)
+app.add_typer(train.export_app, name="export")
+app.command("serve")(serve.serve_command)
+app.command("chat")(serve.chat_command)
+app.add_typer(serve.keys_app, name="keys")
 
 
 def main() -> None:

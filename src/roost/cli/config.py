@@ -17,6 +17,8 @@ SECTIONS: dict[str, str] = {
     "firehose": "roost.firehose.config:FirehoseConfig",
     "simulate": "roost.firehose.simulate:SimConfig",
     "plan": "roost.plan.config:PlanConfig",
+    "train": "roost.train.config:TrainConfig",
+    "serve": "roost.serve.config:ServeConfig",
 }
 
 

@@ -1,0 +1,1 @@
+"""Export: a trained run to and from other formats (Hugging Face Llama)."""
