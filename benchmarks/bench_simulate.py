@@ -2,10 +2,11 @@
 
 Measures posts/s for generating Events only, and for generating and writing JSON lines, for
 roost's simulator and for a naive baseline: a loop that fills a dozen templates with
-`random.choice`, builds dicts and writes them with `json.dumps`. It also prints how varied the
-text is (distinct posts, distinct word trigrams), which is what the simulator's extra work buys.
+`random.choice`, builds dicts and writes them with `json.dumps`; then roost writing JSON lines from
+`--workers` processes (as many shards). It also prints how varied the text is (distinct posts,
+distinct word trigrams), which is what the simulator's extra work buys.
 
-    python -m benchmarks.bench_simulate [--posts 200000]
+    python -m benchmarks.bench_simulate [--posts 200000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import itertools
 import json
 import os
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from roost.firehose.sim_output import write_events
+from roost.firehose.sim_output import write_events, write_lines
+from roost.firehose.sim_parallel import parallel_lines
 from roost.firehose.simulate import SimConfig, Simulator
 
 # -- the baseline a user would write ------------------------------------------------------------
@@ -75,6 +78,12 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the workers, once joined)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def roost_generate(simulator: Simulator, n: int, texts: list[str]) -> None:
     """Consume n posts (and the deletes between them), keeping only the texts (not GC-tracked)."""
     for event in simulator:
@@ -107,7 +116,9 @@ def loop_ns() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=200_000)
-    n = parser.parse_args().posts
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    n, workers = args.posts, args.workers
 
     simulators: list[Simulator] = []
     build_wall, _ = timed(lambda: simulators.append(Simulator(SimConfig())))
@@ -122,9 +133,11 @@ def main() -> None:
         out = Path(tmp) / "sim.jsonl"
         report = None
 
+        fresh = Simulator(SimConfig())  # built outside the timing, as the one above was
+
         def roost_write() -> None:
             nonlocal report
-            report = write_events(Simulator(SimConfig()), out, n)
+            report = write_events(fresh, out, n)
 
         write_wall, write_cpu = timed(roost_write)
         roost_bytes = out.stat().st_size
@@ -137,6 +150,11 @@ def main() -> None:
 
         naive_write_wall, naive_write_cpu = timed(naive_write)
         naive_bytes = naive_out.stat().st_size
+
+        sharded = Simulator(SimConfig(shards=workers))
+        before = children_cpu()
+        parallel_wall, parallel_cpu = timed(lambda: write_lines(parallel_lines(sharded, workers), out, n))
+        workers_cpu = children_cpu() - before
 
     roost_distinct, roost_trigrams = text_variety(roost_texts)
     naive_distinct, naive_trigrams = text_variety(naive_texts)
@@ -157,6 +175,14 @@ def main() -> None:
         "vs naive "
         f"{rate(n, naive_write_wall)} posts/s (cpu {rate(n, naive_write_cpu)}) [json.dumps]  "
         f"(roost at {naive_write_cpu / write_cpu:.2f}x its speed)"
+    )
+    # With a core each, the busiest process sets the pace: the parent merging and writing, or a worker.
+    capacity = n / max(parallel_cpu, workers_cpu / workers)
+    print(
+        f"generate + JSONL, {workers} workers ({workers} shards): roost {rate(n, parallel_wall)} posts/s "
+        "wall "
+        f"(cpu: {capacity / 1000:,.0f}k with a core per process; parent {parallel_cpu:.2f} s, workers "
+        f"{workers_cpu:.2f} s)  vs naive {rate(n, naive_write_wall)}  (goal: 100k posts/s)"
     )
     print(
         f"  {roost_bytes / n:.0f} vs {naive_bytes / n:.0f} bytes per post; "

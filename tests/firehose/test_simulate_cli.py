@@ -85,3 +85,21 @@ def test_seed_comes_from_the_config_and_bad_config_is_a_clear_error(tmp_path: Pa
     (home / "roost.toml").write_text("[simulate]\nusres = 10\n")
     done = subprocess.run(roost(home, "--posts", "10"), capture_output=True, timeout=120)
     assert done.returncode != 0 and b"usres" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_workers_write_the_bytes_one_process_writes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "roost.toml").write_text("[simulate]\nusers = 3000\n")
+    one = tmp_path / "one.jsonl"
+    two = tmp_path / "two.jsonl"
+    run(home, "--posts", "20000", "--shards", "2", "--out", str(one))
+    report = json.loads(run(home, "--posts", "20000", "--workers", "2", "--out", str(two), "--json").stdout)
+    assert report["posts"] == 20000
+    assert sha256(one) == sha256(two)
+    unsharded = run(home, "--posts", "2000").stdout
+    assert unsharded.splitlines()[:100] != one.read_bytes().splitlines()[:100]
+    done = subprocess.run(
+        roost(home, "--posts", "10", "--workers", "3", "--shards", "2"), capture_output=True, timeout=120
+    )
+    assert done.returncode != 0 and b"--workers 3" in done.stderr and b"Traceback" not in done.stderr

@@ -255,3 +255,28 @@ def test_stream_is_deterministic_and_seeded() -> None:
     other = [encode(e) for e in itertools.islice(simulate(SimConfig(seed=4, users=2000)), 3000)]
     assert other != first
     assert not math.isnan(Simulator(config).originals_per_day())
+
+
+def test_shards_merge_into_one_platform() -> None:
+    """Sharded, the stream is still one time-ordered platform, at the same rate, with unique ids
+    rising and threads whole (every reply's parent came earlier)."""
+    config = SimConfig(seed=3, users=2000)
+    sharded = SimConfig(seed=3, users=2000, shards=3)
+    pairs = list(itertools.islice(Simulator(sharded).labelled(), 6000))
+    posts = [event.post for event, _ in pairs if event.post is not None]
+    ids = [int(post.id) for post in posts]
+    assert all(a < b for a, b in itertools.pairwise(ids))
+    assert len({int(i) >> 12 & 1023 for i in ids}) == 3  # one snowflake worker per shard
+    seen: set[str] = set()
+    for post in posts:  # the sample starts with the stream, so every parent is in it
+        assert post.reply_to is None or post.reply_to in seen
+        assert post.quote_of is None or post.quote_of in seen
+        seen.add(post.id)
+    assert sum(post.reply_to is not None for post in posts) > 0.15 * len(posts)
+    # The same rate as one shard: the sample spans about the same simulated time.
+    span = posts[-1].created_at - posts[0].created_at
+    single = [e.post for e in itertools.islice(simulate(config), 6000) if e.post is not None]
+    assert 0.85 < span / (single[-1].created_at - single[0].created_at) < 1.15
+    assert [encode(e) for e in itertools.islice(simulate(sharded), 2000)] == [
+        encode(e) for e, _ in pairs[:2000]
+    ]

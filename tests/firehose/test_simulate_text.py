@@ -33,10 +33,11 @@ def texts(sim: Simulator) -> dict[str, list[str]]:
 
 
 def test_alternations_expand_by_agreement() -> None:
-    formats, _, slots, _ = compile_piece("{F} [is|are] overrated")
-    assert formats == ("{} is overrated", "{} is overrated", "{} are overrated", "{} are overrated")
+    piece = compile_piece("{F} [is|are] overrated")
+    formats, slots = piece.formats, piece.slots
+    assert formats == ("%s is overrated", "%s is overrated", "%s are overrated", "%s are overrated")
     assert slots == ("F",)
-    formats, *_ = compile_piece("[está|están] sobrevalorad[o|a|os|as]")
+    formats = compile_piece("[está|están] sobrevalorad[o|a|os|as]").formats
     assert formats == (
         "está sobrevalorado",
         "está sobrevalorada",

@@ -35,16 +35,28 @@ def simulate(
         False, "--live", help="Append to the firehose log at --rate events/s until stopped (no --out)."
     ),
     rate: float = typer.Option(6000.0, "--rate", help="Events per second with --live."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Processes to run the shards in (not with --live)."
+    ),
+    shards: int | None = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help="Independent sub-streams merged by time (default: `shards` in roost.toml, or --workers "
+        "when that is 1). The output depends on it, not on --workers.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Write simulated posts and deletes, one roost Event per line, in time order.
 
-    The same seed and simulate config give byte-identical output. The report goes to stdout when
-    the events go to a file, and to stderr when they go to stdout.
+    The same seed, shard count and simulate config give byte-identical output, however many
+    workers run them. The report goes to stdout when the events go to a file, and to stderr when
+    they go to stdout.
     """
     import msgspec
 
-    from roost.firehose.sim_output import write_events
+    from roost.firehose.sim_output import write_events, write_lines
+    from roost.firehose.sim_parallel import parallel_lines
     from roost.firehose.simulate import SimConfig, Simulator
     from roost.workspace import ConfigError
 
@@ -52,6 +64,14 @@ def simulate(
         config = workspace(ctx).config("simulate", SimConfig)
         if seed is not None:
             config = msgspec.structs.replace(config, seed=seed)
+        if shards is None and config.shards == 1:
+            shards = workers
+        if shards is not None:
+            config = msgspec.structs.replace(config, shards=shards)
+        if workers > config.shards:
+            raise ValueError(f"--workers {workers} needs at least as many shards, got {config.shards}")
+        if live and workers > 1:
+            raise ValueError("--live runs in one process: leave out --workers")
         simulator = Simulator(config)
     except (ConfigError, ValueError) as exc:
         fail(str(exc))
@@ -63,7 +83,10 @@ def simulate(
     path = None if out == "-" else Path(out)
     try:
         with _progress(posts) as advance:
-            report = write_events(simulator, path, posts, progress=advance)
+            if workers == 1:
+                report = write_events(simulator, path, posts, progress=advance)
+            else:
+                report = write_lines(parallel_lines(simulator, workers), path, posts, progress=advance)
     except BrokenPipeError:  # `roost simulate | head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
         raise typer.Exit(0) from None

@@ -9,7 +9,7 @@ makes threads go back and forth between two people, several turns deep.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
 
 #: Acts an original post can have.
 ORIGINAL_ACTS = ("opinion", "question", "ask_rec", "news", "experience", "promo", "spam")
@@ -116,20 +116,21 @@ _CUMULATIVE = {act: _cumulative(row) for act, row in TRANSITIONS.items()}
 def reply_act(parent_act: str, u: float) -> str:
     """The act of a reply to a post of `parent_act`, for a uniform draw `u`."""
     acts, cum = _CUMULATIVE[parent_act]
-    for act, c in zip(acts, cum, strict=True):
-        if u < c:
-            return act
-    return acts[-1]
+    return acts[min(bisect.bisect(cum, u), len(acts) - 1)]
 
 
-def reply_stance(act: str, parent_stance: int, rand: Callable[[], float]) -> int:
-    """The stance a reply of `act` takes, given its parent's."""
-    if act in ("agree", "followup", "explain", "more", "concede"):
+def reply_stance(act: str, parent_stance: int, u: float) -> int:
+    """The stance a reply of `act` takes, given its parent's (`u` is a uniform draw)."""
+    if act in _KEEPS_STANCE:
         return parent_stance
     if act == "disagree":
         return -parent_stance
     if act == "answer_no":
         return -1
-    if act in ("react", "quote", "question"):
-        return 1 if rand() < 0.6 else -1
+    if act in _TAKES_A_SIDE:
+        return 1 if u < 0.6 else -1
     return 1  # answer_yes, recommend, thanks, welcome
+
+
+_KEEPS_STANCE = frozenset({"agree", "followup", "explain", "more", "concede"})
+_TAKES_A_SIDE = frozenset({"react", "quote", "question"})

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import msgspec
 import zstandard
 
-from roost.posts import Event, encode
+from roost.posts import Event, decode_event, encode
 
 _FLUSH_BYTES = 1 << 20
 
@@ -46,29 +46,49 @@ def write_events(
 
     `out=None` writes to stdout; a path ending in `.zst` is zstd-compressed.
     """
+    lines = ((encode(event), event.post is not None) for event in events)
+    return write_lines(lines, out, posts, progress, progress_every)
+
+
+def write_lines(
+    lines: Iterable[tuple[bytes, bool]],
+    out: Path | None,
+    posts: int,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 10_000,
+) -> SimReport:
+    """`write_events` for events already encoded: (JSON line, is a post) pairs.
+
+    `lines` is closed at the end (a generator's cleanup runs then: `parallel_lines` stops its workers).
+    """
     started = time.perf_counter()
     n_posts = n_deletes = size = 0
     first = last = None
-    with _sink(out) as sink:
-        buffer = bytearray()
-        for event in _until(events, posts):
-            buffer += encode(event)
-            buffer += b"\n"
-            if event.post is not None:
-                n_posts += 1
-                if first is None:
-                    first = event.post.created_at
-                last = event.post.created_at
-                if progress is not None and n_posts % progress_every == 0:
-                    progress(n_posts)
-            else:
-                n_deletes += 1
-            if len(buffer) >= _FLUSH_BYTES:
-                size += len(buffer)
-                sink.write(buffer)
-                buffer.clear()
-        size += len(buffer)
-        sink.write(buffer)
+    try:
+        with _sink(out) as sink:
+            buffer = bytearray()
+            for line, is_post in _until(lines, posts):
+                buffer += line
+                buffer += b"\n"
+                if is_post:
+                    n_posts += 1
+                    if first is None:
+                        first = line
+                    last = line
+                    if progress is not None and n_posts % progress_every == 0:
+                        progress(n_posts)
+                else:
+                    n_deletes += 1
+                if len(buffer) >= _FLUSH_BYTES:
+                    size += len(buffer)
+                    sink.write(buffer)
+                    buffer.clear()
+            size += len(buffer)
+            sink.write(buffer)
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
     seconds = time.perf_counter() - started
     return SimReport(
         posts=n_posts,
@@ -77,18 +97,24 @@ def write_events(
         seconds=round(seconds, 3),
         posts_per_s=round(n_posts / seconds, 1) if seconds > 0 else 0.0,
         out=str(out) if out is not None else "-",
-        first_created_at=first.isoformat() if first else None,
-        last_created_at=last.isoformat() if last else None,
+        first_created_at=_created_at(first),
+        last_created_at=_created_at(last),
     )
 
 
-def _until(events: Iterable[Event], posts: int) -> Iterator[Event]:
+def _created_at(line: bytes | None) -> str | None:
+    if line is None:
+        return None
+    return decode_event(line).post.created_at.isoformat()  # type: ignore[union-attr]
+
+
+def _until(lines: Iterable[tuple[bytes, bool]], posts: int) -> Iterator[tuple[bytes, bool]]:
     if posts <= 0:
         return
     seen = 0
-    for event in events:
-        yield event
-        if event.post is not None:
+    for line, is_post in lines:
+        yield line, is_post
+        if is_post:
             seen += 1
             if seen >= posts:
                 return

@@ -13,17 +13,18 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
+import itertools
 import math
 import random
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 import msgspec
 import numpy as np
 
 from roost.firehose import sim_dialogue as dialogue
-from roost.firehose.sim_copies import Copy, near_copy
+from roost.firehose.sim_copies import Copy, Copyable, near_copy
 from roost.firehose.sim_text import Composer, Item
 from roost.firehose.sim_world import PERSONAS, World
 from roost.firehose.simdata import people
@@ -35,6 +36,8 @@ UtcDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 #: Twitter's snowflake epoch (2010-11-04T01:42:54.657Z): ids are (ms since it) << 22 | worker | sequence.
 SNOWFLAKE_EPOCH_MS = 1288834974657
 SOURCE = "simulate"
+#: Shards share the snowflake's 10 worker bits, so each needs at least one of their values.
+_MAX_SHARDS = 64
 
 
 class SimConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,6 +76,9 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True):
     emoji_rate: float = 0.25
     url_rate: float = 0.05
     mention_rate: float = 0.04
+    #: Independent sub-streams of the same world, merged by time; `roost simulate --workers` runs
+    #: them in parallel processes. Part of what decides the output, like the seed.
+    shards: int = 1
 
     def __post_init__(self) -> None:
         for name in (
@@ -100,6 +106,8 @@ class SimConfig(msgspec.Struct, forbid_unknown_fields=True):
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability; got {getattr(self, name)}")
+        if not 1 <= self.shards <= _MAX_SHARDS:
+            raise ValueError(f"shards must be between 1 and {_MAX_SHARDS}, got {self.shards}")
         if not self.languages or any(share <= 0 for share in self.languages.values()):
             raise ValueError(
                 f"languages needs at least one language with a positive share, got {self.languages}"
@@ -144,17 +152,41 @@ class Simulator:
         self.trends: list[Trend] = []  # the latest run's trends so far, in order
 
     def __iter__(self) -> Iterator[Event]:
-        for event, _ in self._start(truth=False).events():
-            yield event
+        if self.config.shards == 1:
+            return self._runs([0], labelled=False)[0].events()
+        return (event for _, _, event, _ in self.shard_stream(range(self.config.shards)))
 
     def labelled(self) -> Iterator[tuple[Event, PostTruth | None]]:
         """Events with the hidden truth of each post (None for delete events)."""
-        return self._start(truth=True).events()
+        for _, _, event, truth in self.shard_stream(range(self.config.shards), labelled=True):
+            yield event, truth
 
-    def _start(self, truth: bool) -> _Run:
-        run = _Run(self, truth)
-        self.trends = run.trends
-        return run
+    def shard_stream(
+        self, shards: Iterable[int], labelled: bool = False
+    ) -> Iterator[tuple[int, int, Event, PostTruth | None]]:
+        """(time in ms, shard, event, truth) of the given shards, merged by time, then shard.
+
+        A shard is a run of its own (its own random streams and snowflake worker bits) at
+        1/`shards` of every rate, over the shared world; merged, they are one platform. Merging any
+        subsets the same way gives the same order, which is what lets processes run them apart.
+        """
+        shards = list(shards)
+        runs = self._runs(shards, labelled)
+
+        def tagged(run: _Run, shard: int) -> Iterator[tuple[int, int, Event, PostTruth | None]]:
+            for event in run.events():
+                yield run.now, shard, event, run.truth
+
+        if len(runs) == 1:
+            return tagged(runs[0], shards[0])
+        # Heads of different shards never tie on (time, shard), so events themselves are never compared.
+        return heapq.merge(*(tagged(run, shard) for run, shard in zip(runs, shards, strict=True)))
+
+    def _runs(self, shards: list[int], labelled: bool) -> list[_Run]:
+        self.trends = []  # the runs' trends, as they start
+        if len(set(shards)) != len(shards) or not all(0 <= shard < self.config.shards for shard in shards):
+            raise ValueError(f"shards {shards}: each once, each one of this config's {self.config.shards}")
+        return [_Run(self, labelled, shard, self.trends) for shard in shards]
 
     def originals_per_day(self) -> float:
         """The arrival rate of new threads that makes all posts together arrive at `posts_per_day`."""
@@ -176,57 +208,26 @@ _UTC = dt.UTC
 _from_timestamp = dt.datetime.fromtimestamp
 
 
-class _Node:
-    """A post as later posts see it: what replies answer, reposts copy and copiers take."""
+class _Node(msgspec.Struct, gc=False):
+    """A post as later posts see it: what replies answer, reposts copy and copiers take.
 
-    __slots__ = (
-        "act",
-        "author",
-        "depth",
-        "focus",
-        "hashtags",
-        "id",
-        "lang",
-        "lang_decl",
-        "mentions",
-        "parent_author",
-        "root",
-        "stance",
-        "text",
-        "topic",
-        "until",
-        "urls",
-    )
+    A msgspec Struct rather than a class with `__init__`: one is made per post, and a Struct is
+    built in C at half the cost. Nodes never form reference cycles (a node points at its post and
+    focus, never back), so the garbage collector need not track them (gc=False).
+    """
 
-    def __init__(
-        self,
-        id_: str,
-        author: int,
-        lang: int,
-        topic: int,
-        focus: Item,
-        stance: int,
-        act: str,
-        depth: int,
-        root: str | None,
-        parent_author: int,
-    ) -> None:
-        self.id = id_
-        self.author = author
-        self.lang = lang
-        self.topic = topic
-        self.focus = focus
-        self.stance = stance
-        self.act = act
-        self.depth = depth
-        self.root = root or id_  # a new thread's root is the post itself
-        self.parent_author = parent_author
-        self.until = _FOREVER  # when it is deleted (ms)
-        self.lang_decl: str | None = None
-        self.text = ""
-        self.hashtags: list[str] = []
-        self.mentions: list[str] = []
-        self.urls: list[str] = []
+    id: str
+    author: int
+    lang: int
+    topic: int
+    focus: Item
+    stance: int
+    act: str
+    depth: int
+    root: str  # id of the thread's root (a root's own id)
+    parent_author: int  # -1 for a thread's root
+    until: int = _FOREVER  # when it is deleted (ms)
+    post: Post | None = None  # set once written: its text, entities and declared language
 
 
 class _Trend:
@@ -255,13 +256,22 @@ class _Campaign:
 
 
 class _Run:
-    """One pass over the stream. All randomness comes from the seed, so every pass is the same."""
+    """One pass over the stream. All randomness comes from the seed, so every pass is the same.
 
-    def __init__(self, sim: Simulator, truth: bool) -> None:
+    `events()` yields Events; `now` holds the time of the latest one (ms since the epoch), and
+    with `labelled`, `truth` its PostTruth. Shard `shard` of `config.shards` runs at that share of
+    every rate, with random streams of its own.
+    """
+
+    def __init__(self, sim: Simulator, labelled: bool, shard: int, trends: list[Trend]) -> None:
         self.config = config = sim.config
         self.world = world = sim.world
-        self.truth = truth
-        seeds = np.random.SeedSequence([config.seed, 0x52554E]).spawn(4)  # "RUN"
+        self.labelled = labelled
+        self.truth: PostTruth | None = None
+        self.now = 0
+        shards = config.shards
+        entropy = [config.seed, 0x52554E] if shards == 1 else [config.seed, 0x52554E, shards, shard]  # "RUN"
+        seeds = np.random.SeedSequence(entropy).spawn(4)
         self.np_arrivals = np.random.default_rng(seeds[0])
         self.np_draws = np.random.default_rng(seeds[1])
         self.np_events = np.random.default_rng(seeds[2])
@@ -270,12 +280,12 @@ class _Run:
         self.rand = random.Random(int(seeds[3].generate_state(1)[0])).random
         # Continuous draws come in numpy batches, one stream per use.
         self._normals = self._lognormals(None)
-        self._attention = self._lognormals(0.7)
         self._reply_delay = self._lognormals(1.3)
         self._share_delay = self._lognormals(1.3)
         self._delete_delay = self._lognormals(1.5)
         self._views = self._lognormals(0.5)
         self._likes = self._lognormals(0.8)
+        self._rows = self._post_rows()
         self._speaker_draws = [
             self._user_draws(world.speakers[i], world.speakers_cum[i]) for i in range(len(world.languages))
         ]
@@ -283,33 +293,55 @@ class _Run:
         handles = world.handles
         self.composer = Composer(world.grammars, self.rand, lambda: handles[next(self._mention_draws)])
         self.start_ms = int(config.start.timestamp() * 1000)
-        self.worker = (config.seed * 2654435761) % 1024  # the snowflake's worker bits: fixed per seed
+        # The snowflake's worker bits are fixed per seed, and rise with the shard, so that ids
+        # still rise within a millisecond when the shards are merged by (time, shard).
+        per_shard = 1024 // shards
+        self.worker_bits = (((config.seed * 2654435761) % per_shard) * shards + shard) << 12
         self.last_ms = -1
         self.sequence = 0
         self.heap: list[tuple] = []
-        self.order = 0
+        self.order = itertools.count()  # breaks ties between events due at the same millisecond
         self.recent: list[_Node] = []  # a sample of recent originals, for copy-paste
-        self.trends: list[Trend] = []
-        self.originals_per_day = _originals_per_day(config, world)
+        self.trends = trends
+        self.originals_per_day = _originals_per_day(config, world) / shards
+        self.trends_per_day = config.trends_per_day / shards  # each as large as on the whole platform
+        self.campaigns_per_day = config.spam_campaigns_per_day / shards
         self.intensity, self.region_cum = _daily_rhythm(world)
-        self.next_trend = self.start_ms + self._exp_ms(config.trends_per_day)
-        self.next_campaign = self.start_ms + self._exp_ms(config.spam_campaigns_per_day)
+        self.next_trend = self.start_ms + self._exp_ms(self.trends_per_day)
+        self.next_campaign = self.start_ms + self._exp_ms(self.campaigns_per_day)
         self.delete_rate = np.where(world.is_bot, config.spam_delete_rate, config.delete_rate).tolist()
         self.popularity = world.popularity.tolist()
         # Per topic, every user's affinity: array lookups are far cheaper than numpy indexing.
-        self.affinity_by_topic = [array("d", column) for column in world.affinity.T]
+        self.affinity_by_topic = [array("d", column.tobytes()) for column in world.affinity.T]
         self.followers = world.followers.tolist()
         self.casual = world.casual_style.tolist()
         self.user_ids = world.user_ids
         self.handles = handles
         self.languages = world.languages
+        self.language_cum = np.cumsum(world.language_share).tolist()  # a trend for everyone picks by these
         # Attention a post gets beyond its author's reach: popular topics draw more (sqrt of the
         # topic's weight), and 0.78 = exp(-0.7²/2) makes the lognormal noise's mean 1.
         weights = np.array([topic.weight for topic in world.topics])
         self.heat = (0.78 * np.sqrt(weights / np.average(weights, weights=weights))).tolist()
         self.max_depth = config.max_thread_depth
-        self.reply_rate = {act: config.reply_rate * factor for act, factor in dialogue.REPLY_FACTOR.items()}
         self.decay = [config.thread_decay**depth for depth in range(config.max_thread_depth + 1)]
+        # Per act, looked up once per post: rates, link chances, reply delays.
+        self.reply_rate = {act: config.reply_rate * factor for act, factor in dialogue.REPLY_FACTOR.items()}
+        self.repost_rate = {a: config.repost_rate * dialogue.REPOST_FACTOR.get(a, 0.2) for a in _ALL_ACTS}
+        self.quote_rate = {a: config.quote_rate * dialogue.QUOTE_FACTOR.get(a, 0.2) for a in _ALL_ACTS}
+        self.url_rate = {a: _URL_RATE.get(a, config.url_rate) for a in _ALL_ACTS}
+        # Someone answering a reply to their own post is quicker than a stranger.
+        self.reply_delay_ms = {
+            a: config.reply_delay_s * 1000 * (0.4 if dialogue.BACK.get(a, 0.0) > 0.5 else 1.0)
+            for a in _ALL_ACTS
+        }
+        self.delete_delay_ms = config.delete_delay_s * 1000
+        self.hashtag_rate = config.hashtag_rate
+        self.emoji_rate = config.emoji_rate
+        self.mention_rate = config.mention_rate
+        # A declared language is right when a uniform draw lands at or above these (see _declared_lang).
+        self.lang_right_from = config.lang_missing_rate + config.lang_wrong_rate
+        self.lang_right_from_short = 3.0 * config.lang_missing_rate + config.lang_wrong_rate
         self.spam_topics = [
             i for i, t in enumerate(world.topics) if "product" in t.entities or "brand" in t.entities
         ]
@@ -329,6 +361,21 @@ class _Run:
             picks = np.searchsorted(cum, self.np_draws.random(1 << 12) * cum[-1], side="right")
             yield from members[np.minimum(picks, len(members) - 1)].tolist()
 
+    def _post_rows(self) -> Iterator[tuple[tuple[float, ...], tuple[float, ...], float]]:
+        """Endless (tail, fate, luck) draws for a reply, quote or trend post: the uniforms `_write`
+        and `_fate` read, and the lognormal luck in its attention. One numpy row per post costs
+        less than a dozen scalar draws."""
+        draws = self.np_draws
+        sigma = np.array([[1.5], [0.5], [0.8]])  # deletion delay, views, likes
+        while True:
+            tail = draws.random((6, _BLOCK)).tolist()
+            fate = [
+                *draws.random((2, _BLOCK)).tolist(),
+                *np.exp(sigma * draws.standard_normal((3, _BLOCK))).tolist(),
+            ]
+            luck = np.exp(0.7 * draws.standard_normal(_BLOCK)).tolist()
+            yield from zip(zip(*tail, strict=True), zip(*fate, strict=True), luck, strict=True)
+
     def _exp_ms(self, per_day: float) -> int:
         if per_day <= 0:
             return _FOREVER
@@ -340,6 +387,8 @@ class _Run:
             return max(0, round(lam + math.sqrt(lam) * next(self._normals)))
         u = self.rand()
         p = math.exp(-lam)
+        if u <= p:  # most posts draw none: decide that without the loop
+            return 0
         k, cdf = 0, p
         while u > cdf and p > 0.0:
             k += 1
@@ -348,15 +397,31 @@ class _Run:
         return k
 
     # -- originals: arrival times with a daily rhythm, authors by region and activity -----------
-    def _originals(self) -> Iterator[tuple[int, int, int, int, str]]:
-        world = self.world
+    def _originals(self) -> Iterator[tuple]:
+        """Endless originals in time order, drawn in numpy blocks: who posts what, and its fate.
+
+        Each is (t, author, lang, topic, act, casual, hashtags, url, emoji, cc, attention, fate);
+        see `_fate` for the fate tuple, drawn here for a whole block at once.
+        """
+        world, config = self.world, self.config
         cum_intensity = np.concatenate([[0.0], np.cumsum(self.intensity)])  # 1441 points, ends at 1440
         region_cum = self.region_cum
         act_cum = np.array([[p.acts.get(a, 0.0) for a in _ACTS] for p in PERSONAS])
         act_cum = np.cumsum(act_cum / act_cum.sum(axis=1, keepdims=True), axis=1)
+        spam = _ACTS.index("spam")
+        by_act = {  # per act (an index into _ACTS)
+            "url": np.array([_URL_RATE.get(a, config.url_rate) for a in _ACTS]),
+            "cc": np.array([a in _CC_ACTS for a in _ACTS]),
+            "replies": np.array([self.reply_rate[a] if self.max_depth > 0 else 0.0 for a in _ACTS]),
+            "reposts": np.array([0.0 if a == "spam" else self.repost_rate[a] for a in _ACTS]),
+            "quotes": np.array([0.0 if a == "spam" else self.quote_rate[a] for a in _ACTS]),
+        }
+        popularity, followers = world.popularity, world.followers
+        delete_rate = np.array(self.delete_rate)
+        heat = np.array(self.heat)
         rate_per_minute = self.originals_per_day / 1440.0
         clock = 0.0  # operational time: minutes of a constant-rate Poisson process
-        rng = self.np_arrivals
+        rng, draws = self.np_arrivals, self.np_draws
         while True:
             # Time rescaling: a constant-rate process mapped through the inverse of the cumulative
             # daily intensity is a Poisson process with that intensity.
@@ -379,11 +444,64 @@ class _Run:
             lang = np.where((secondary >= 0) & (rng.random(_BLOCK) < 0.15), secondary, world.primary[author])
             topic = (world.affinity_cum[author] < rng.random(_BLOCK)[:, None] * 0.999999).sum(axis=1)
             act = (act_cum[world.persona[author]] < rng.random(_BLOCK)[:, None]).sum(axis=1)
-            acts = [_ACTS[a] for a in np.minimum(act, len(_ACTS) - 1).tolist()]
-            yield from zip(t_ms.tolist(), author.tolist(), lang.tolist(), topic.tolist(), acts, strict=True)
+            act = np.minimum(act, len(_ACTS) - 1)
+            # What the text carries (spam carries what its own pieces say).
+            writes = act != spam
+            casual = draws.random(_BLOCK) < world.casual_style[author]
+            tagged = writes & (draws.random(_BLOCK) < config.hashtag_rate)
+            roll = draws.random(_BLOCK)
+            hashtags = np.where(tagged, np.where(roll < 0.6, 1, np.where(roll < 0.9, 2, 3)), 0)
+            url = writes & (draws.random(_BLOCK) < by_act["url"][act])
+            emoji = writes & (draws.random(_BLOCK) < config.emoji_rate)
+            cc = by_act["cc"][act] & (draws.random(_BLOCK) < config.mention_rate)
+            # The fate: attention (the author's reach, the topic's heat, luck) drives replies, shares, views.
+            attention = popularity[author] * heat[topic] * np.exp(0.7 * draws.standard_normal(_BLOCK))
+            delete_at = np.where(
+                draws.random(_BLOCK) < delete_rate[author],
+                t_ms
+                + 1000
+                + (self.delete_delay_ms * np.exp(1.5 * draws.standard_normal(_BLOCK))).astype(np.int64),
+                _FOREVER,
+            )
+            replies = draws.poisson(np.minimum(by_act["replies"][act] * attention, 200.0))
+            reposts = draws.poisson(np.minimum(by_act["reposts"][act] * attention, 300.0))
+            quotes = draws.poisson(np.minimum(by_act["quotes"][act] * attention, 100.0))
+            # Views scale with the author's followers and the post's luck, not with popularity again.
+            views = (
+                followers[author]
+                * 0.3
+                * (attention / popularity[author])
+                * np.exp(0.5 * draws.standard_normal(_BLOCK))
+            )
+            likes_share = 0.02 * np.exp(0.8 * draws.standard_normal(_BLOCK))
+            fates = zip(
+                delete_at.tolist(),
+                replies.tolist(),
+                reposts.tolist(),
+                quotes.tolist(),
+                views.tolist(),
+                likes_share.tolist(),
+                draws.random(_BLOCK).tolist(),
+                strict=True,
+            )
+            yield from zip(
+                t_ms.tolist(),
+                author.tolist(),
+                lang.tolist(),
+                topic.tolist(),
+                [_ACTS[a] for a in act.tolist()],
+                casual.tolist(),
+                hashtags.tolist(),
+                url.tolist(),
+                emoji.tolist(),
+                cc.tolist(),
+                attention.tolist(),
+                fates,
+                strict=True,
+            )
 
     # -- the merged stream -------------------------------------------------------------------
-    def events(self) -> Iterator[tuple[Event, PostTruth | None]]:
+    def events(self) -> Iterator[Event]:
         """Originals and everything scheduled (replies, shares, trends, spam, deletes), by time."""
         heap = self.heap
         heappop = heapq.heappop
@@ -408,125 +526,142 @@ class _Run:
                     minute = (self.next_trend - self.start_ms) // 60_000 % 1440
                     if self.rand() * self.intensity.max() < self.intensity[minute]:
                         self._start_trend(self.next_trend)
-                    self.next_trend += max(1, self._exp_ms(self.config.trends_per_day))
+                    self.next_trend += max(1, self._exp_ms(self.trends_per_day))
                 else:
                     self._start_campaign(self.next_campaign)
-                    self.next_campaign += max(1, self._exp_ms(self.config.spam_campaigns_per_day))
+                    self.next_campaign += max(1, self._exp_ms(self.campaigns_per_day))
                 special = min(self.next_trend, self.next_campaign)
                 continue
             if not from_heap:
-                t, author, lang, topic, act = upcoming
+                row = upcoming
                 upcoming = next(originals)
-                yield original(t, author, lang, topic, act)
+                self.now = t_next
+                yield original(*row)
                 continue
             t, _, kind, subject, act = heappop(heap)
+            self.now = t
             if kind == _REPLY:
                 yield reply(t, subject, act)
             elif kind == _DELETE:
-                yield Event(type="delete", id=subject), None
+                self.truth = None
+                yield Event("delete", subject)
             else:
                 yield handlers[kind](t, subject)
 
     def _push(self, t: int, kind: int, subject: object, act: str | None = None) -> None:
-        self.order += 1
-        heapq.heappush(self.heap, (t, self.order, kind, subject, act))
+        heapq.heappush(self.heap, (t, next(self.order), kind, subject, act))
 
     # -- posts -------------------------------------------------------------------------------
     def _original(
-        self, t: int, author: int, lang: int, topic: int, act: str
-    ) -> tuple[Event, PostTruth | None]:
+        self,
+        t: int,
+        author: int,
+        lang: int,
+        topic: int,
+        act: str,
+        casual: bool,
+        hashtags: int,
+        url: bool,
+        emoji: bool,
+        cc: bool,
+        attention: float,
+        fate: tuple,
+    ) -> Event:
         rand, composer = self.rand, self.composer
-        if act != "spam" and self.recent and rand() < self.config.copy_rate:
+        if act == "spam":  # bots sell things, whatever their topic
+            topic = self.spam_topics[int(rand() * len(self.spam_topics))]
+            focus: Item | None = _spam_focus(composer, lang, topic)
+        elif self.recent and rand() < self.config.copy_rate:
             return self._human_copy(t, author)
-        if act == "opinion" or act == "question":
-            focus: Item | None = composer.pick_focus(lang, topic)
+        elif act == "opinion" or act == "question":
+            focus = composer.pick_focus(lang, topic)
         elif act == "news" or act == "promo":
             entity = self.world.entity_of[author]
             focus = _own_entity(composer, lang, topic, entity) if entity is not None else None
         elif act == "ask_rec":
             focus = composer.pick_entity(lang, topic, composer.need_kind(lang, topic))
-        elif act == "spam":  # bots sell things, whatever their topic
-            topic = self.spam_topics[int(rand() * len(self.spam_topics))]
-            focus = _spam_focus(composer, lang, topic)
         else:
             focus = None  # an experience clause names what it is about
         stance = 1 if rand() < dialogue.POSITIVE_SHARE[act] else -1
         composer.begin(lang, topic, focus, stance)
-        node = self._write(t, author, lang, topic, act, stance, 0, None, -1, None)
-        attention = self.popularity[author] * self.heat[topic] * next(self._attention)
-        post = self._finish(t, node, attention, None, None)
-        if act != "spam":
-            self._remember(node)
-        truth = self._truth("spam" if act == "spam" else "original", node) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        text = composer.compose(act, casual, None, hashtags, url, emoji, cc, None)
+        node = self._node(t, author, lang, topic, act, stance, None)
+        event = self._publish(t, node, text, fate, None, None)
+        if act == "spam":
+            self.truth = self._truth("spam", node) if self.labelled else None
+            return event
+        self._remember(node)
+        self.truth = self._truth("original", node) if self.labelled else None
+        return event
 
-    def _reply(self, t: int, parent: _Node, act: str) -> tuple[Event, PostTruth | None]:
+    def _reply(self, t: int, parent: _Node, act: str) -> Event:
         rand, composer = self.rand, self.composer
         author = self._reply_author(parent, act)
-        stance = dialogue.reply_stance(act, parent.stance, rand)
-        composer.begin(parent.lang, parent.topic, parent.focus, stance)
+        stance = dialogue.reply_stance(act, parent.stance, rand())
+        focus = parent.focus
         if act == "recommend":  # something else of the kind the parent asked about
-            composer.begin(parent.lang, parent.topic, composer.second_item(parent.focus), stance)
+            composer.begin(parent.lang, parent.topic, focus, stance)
+            focus = composer.second_item(focus)
+        composer.begin(parent.lang, parent.topic, focus, stance)
         handle = self.handles[parent.author] if author != parent.author and rand() < 0.88 else None
-        node = self._write(
-            t,
-            author,
-            parent.lang,
-            parent.topic,
-            act,
-            stance,
-            parent.depth + 1,
-            parent.root,
-            parent.author,
-            handle,
+        tail, row, _ = next(self._rows)
+        text = self._write(author, act, handle, None, True, tail)
+        node = self._node(t, author, parent.lang, parent.topic, act, stance, parent)
+        attention = 0.3 * self.popularity[author]  # replies reach fewer
+        event = self._publish(
+            t, node, text, self._fate(t, author, act, node.depth, attention, row), parent.id, None
         )
-        post = self._finish(t, node, 0.3 * self.popularity[author], parent.id, None)  # replies reach fewer
-        truth = self._truth("reply", node) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        self.truth = self._truth("reply", node) if self.labelled else None
+        return event
 
-    def _quote(self, t: int, quoted: _Node) -> tuple[Event, PostTruth | None]:
+    def _quote(self, t: int, quoted: _Node) -> Event:
         author = self._fresh_author(quoted.lang, quoted.topic, quoted.author)
-        stance = dialogue.reply_stance("quote", quoted.stance, self.rand)
+        stance = dialogue.reply_stance("quote", quoted.stance, self.rand())
         self.composer.begin(quoted.lang, quoted.topic, quoted.focus, stance)
-        node = self._write(t, author, quoted.lang, quoted.topic, "quote", stance, 0, None, -1, None)
-        attention = self.popularity[author] * self.heat[quoted.topic] * next(self._attention)
-        post = self._finish(t, node, attention, None, quoted.id)
-        truth = self._truth("quote", node) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        tail, row, luck = next(self._rows)
+        text = self._write(author, "quote", None, None, False, tail)
+        node = self._node(t, author, quoted.lang, quoted.topic, "quote", stance, None)
+        attention = self.popularity[author] * self.heat[quoted.topic] * luck
+        event = self._publish(
+            t, node, text, self._fate(t, author, "quote", 0, attention, row), None, quoted.id
+        )
+        self.truth = self._truth("quote", node) if self.labelled else None
+        return event
 
-    def _repost(self, t: int, original: _Node) -> tuple[Event, PostTruth | None]:
+    def _repost(self, t: int, original: _Node) -> Event:
         """A repost, written the way Twitter's v1.1 API shows a retweet: `RT @author: text`."""
         author = self._fresh_author(original.lang, original.topic, original.author)
         handle = self.handles[original.author]
         node = self._new_thread(t, author, original, "repost")
         self._maybe_delete(t, node)
+        source = original.post
         post = Post(
-            id=node.id,
-            text=f"RT @{handle}: {original.text}",
-            author_id=self.user_ids[author],
-            created_at=_from_timestamp(t / 1000, _UTC),
-            lang=original.lang_decl,
+            node.id,
+            f"RT @{handle}: {source.text}",
+            self.user_ids[author],
+            _from_timestamp(t / 1000, _UTC),
+            source.lang,
             repost_of=original.id,
-            hashtags=list(original.hashtags),
-            mentions=[handle, *original.mentions],
-            urls=list(original.urls),
+            hashtags=list(source.hashtags),
+            mentions=[handle, *source.mentions],
+            urls=list(source.urls),
             source=SOURCE,
         )
-        truth = self._truth("repost", node) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        self.truth = self._truth("repost", node) if self.labelled else None
+        return Event("post", node.id, post)
 
-    def _human_copy(self, t: int, author: int) -> tuple[Event, PostTruth | None]:
+    def _human_copy(self, t: int, author: int) -> Event:
         """Someone posts a recent post's text as their own, as it is or slightly changed."""
         rand = self.rand
         source = self.recent[int(rand() * len(self.recent))]
+        copy: Copyable = source.post
+        change = "exact"
         if rand() < self.config.near_copy_share:
-            copy, change = near_copy(source, rand, self.world.grammars[source.lang].copy_words)
-        else:
-            copy, change = source, "exact"
+            copy, change = near_copy(copy, rand, self.world.grammars[source.lang].copy_words)
         node = self._new_thread(t, author, source, source.act)
-        post = self._copy_post(t, node, copy, 0.5)
-        truth = self._truth("copy", node, copy_of=source.id, change=change) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        event = self._copy_post(t, node, copy, None, 0.5)
+        self.truth = self._truth("copy", node, copy_of=source.id, change=change) if self.labelled else None
+        return event
 
     # -- trends and spam campaigns -------------------------------------------------------------
     def _start_trend(self, t: int) -> None:
@@ -564,13 +699,11 @@ class _Run:
         for delay in self.np_events.gamma(2.0, scale_ms, posts).tolist():
             self._push(t + int(delay), _TREND, state)
 
-    def _trend_post(self, t: int, trend: _Trend) -> tuple[Event, PostTruth | None]:
+    def _trend_post(self, t: int, trend: _Trend) -> Event:
         world, rand, composer = self.world, self.rand, self.composer
         lang = trend.lang
         if lang < 0:
-            lang = min(
-                int(np.searchsorted(np.cumsum(world.language_share), rand())), len(world.languages) - 1
-            )
+            lang = min(bisect.bisect_left(self.language_cum, rand()), len(world.languages) - 1)
         author = self._fresh_author(lang, trend.topic, -1)
         kind, index = trend.focus_index
         focus = world.grammars[lang].topics[trend.topic].entities[kind][index]
@@ -578,12 +711,14 @@ class _Run:
         stance = 1 if rand() < dialogue.POSITIVE_SHARE[act] else -1
         composer.begin(lang, trend.topic, focus, stance)
         tag = trend.tag if rand() < 0.75 else None
-        node = self._write(t, author, lang, trend.topic, act, stance, 0, None, -1, None, tag)
-        attention = self.popularity[author] * self.heat[trend.topic] * next(self._attention) * trend.heat
-        post = self._finish(t, node, attention, None, None)
+        tail, row, luck = next(self._rows)
+        text = self._write(author, act, None, tag, False, tail)
+        node = self._node(t, author, lang, trend.topic, act, stance, None)
+        attention = self.popularity[author] * self.heat[trend.topic] * luck * trend.heat
+        event = self._publish(t, node, text, self._fate(t, author, act, 0, attention, row), None, None)
         self._remember(node)
-        truth = self._truth("trend", node, trend=trend.tag) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        self.truth = self._truth("trend", node, trend=trend.tag) if self.labelled else None
+        return event
 
     def _start_campaign(self, t: int) -> None:
         """A spam campaign: a few bots post one message, exactly or slightly changed, many times."""
@@ -608,23 +743,21 @@ class _Run:
         for offset in sorted(self.np_events.random(size).tolist()):
             self._push(t + int(offset * window_ms), _SPAM, campaign)
 
-    def _spam_copy(self, t: int, campaign: _Campaign) -> tuple[Event, PostTruth | None]:
+    def _spam_copy(self, t: int, campaign: _Campaign) -> Event:
         rand = self.rand
         author = campaign.bots[int(rand() * len(campaign.bots))]
         if rand() < 0.5:
             copy, change = campaign.source, "exact"
         else:
             copy, change = near_copy(campaign.source, rand, self.world.grammars[campaign.lang].copy_words)
-        node = _Node(
-            self._next_id(t), author, campaign.lang, campaign.topic, campaign.focus, 1, "spam", 0, None, -1
-        )
-        node.lang_decl = self.languages[campaign.lang]
+        id_ = self._next_id(t)
+        node = _Node(id_, author, campaign.lang, campaign.topic, campaign.focus, 1, "spam", 0, id_, -1)
         if campaign.delete_at > t:
             node.until = campaign.delete_at
             self._push(campaign.delete_at, _DELETE, node.id)
-        post = self._copy_post(t, node, copy, 0.05)
-        truth = self._truth("spam", node, change=change) if self.truth else None
-        return Event(type="post", id=node.id, post=post), truth
+        event = self._copy_post(t, node, copy, self.languages[campaign.lang], 0.05)
+        self.truth = self._truth("spam", node, change=change) if self.labelled else None
+        return event
 
     # -- pieces shared by every kind of post ---------------------------------------------------
     def _next_id(self, t: int) -> str:
@@ -633,117 +766,139 @@ class _Run:
             self.sequence += 1
         else:
             self.last_ms, self.sequence = t, 0
-        return str(((t - SNOWFLAKE_EPOCH_MS) << 22) | (self.worker << 12) | self.sequence)
+        return str(((t - SNOWFLAKE_EPOCH_MS) << 22) | self.worker_bits | self.sequence)
 
     def _new_thread(self, t: int, author: int, like: _Node, act: str) -> _Node:
         """The node of a post that starts its own thread about what `like` is about (repost, copy)."""
-        return _Node(
-            self._next_id(t), author, like.lang, like.topic, like.focus, like.stance, act, 0, None, -1
-        )
+        id_ = self._next_id(t)
+        return _Node(id_, author, like.lang, like.topic, like.focus, like.stance, act, 0, id_, -1)
 
     def _write(
-        self,
-        t: int,
-        author: int,
-        lang: int,
-        topic: int,
-        act: str,
-        stance: int,
-        depth: int,
-        root: str | None,
-        parent_author: int,
-        reply_handle: str | None,
-        trend_tag: str | None = None,
-    ) -> _Node:
-        """Compose the text of a post the composer has begun, and its node."""
-        rand, config, composer = self.rand, self.config, self.composer
-        spam = act == "spam"
+        self, author: int, act: str, reply_handle: str | None, trend_tag: str | None, reply: bool, tail: tuple
+    ) -> str:
+        """The text of a post the composer has begun, its tail decided by the uniforms in `tail`
+        (originals decide theirs in blocks: see `_originals`)."""
+        casual_u, tags_u, tags_roll, url_u, emoji_u, cc_u = tail
         n_tags = 0
-        if not spam and rand() < (config.hashtag_rate if depth == 0 else config.hashtag_rate * 0.2):
-            roll = rand()
-            n_tags = 1 if roll < 0.6 else 2 if roll < 0.9 else 3
-        text = composer.compose(
+        if tags_u < (self.hashtag_rate * 0.2 if reply else self.hashtag_rate):
+            n_tags = 1 if tags_roll < 0.6 else 2 if tags_roll < 0.9 else 3
+        return self.composer.compose(
             act,
-            casual=rand() < self.casual[author],
-            reply_to=reply_handle,
-            hashtags=n_tags,
-            url=not spam and rand() < (0.55 if act == "news" else 0.7 if act == "promo" else config.url_rate),
-            emoji=not spam and rand() < config.emoji_rate,
-            cc=reply_handle is None and act in _CC_ACTS and rand() < config.mention_rate,
-            trend_tag=trend_tag,
+            casual_u < self.casual[author],
+            reply_handle,
+            n_tags,
+            url_u < self.url_rate[act],
+            emoji_u < self.emoji_rate,
+            reply_handle is None and act in _CC_ACTS and cc_u < self.mention_rate,
+            trend_tag,
         )
-        id_ = self._next_id(t)
+
+    def _node(
+        self, t: int, author: int, lang: int, topic: int, act: str, stance: int, parent: _Node | None
+    ) -> _Node:
+        """The node of a post just composed (its focus is what the text is about), with a new id."""
+        composer = self.composer
         focus = composer.focus or composer.pick_focus(lang, topic)
-        node = _Node(id_, author, lang, topic, focus, stance, act, depth, root, parent_author)
-        node.text = text
-        node.hashtags = composer.hashtags
-        node.mentions = composer.mentions
-        node.urls = composer.urls
-        return node
+        id_ = self._next_id(t)
+        if parent is None:
+            return _Node(id_, author, lang, topic, focus, stance, act, 0, id_, -1)
+        return _Node(
+            id_, author, lang, topic, focus, stance, act, parent.depth + 1, parent.root, parent.author
+        )
 
-    def _finish(
-        self, t: int, node: _Node, attention: float, reply_to: str | None, quote_of: str | None
-    ) -> Post:
-        """Decide the post's fate (deletion, replies, reposts, quotes), then build it."""
-        self._maybe_delete(t, node)
+    def _fate(self, t: int, author: int, act: str, depth: int, attention: float, row: tuple) -> tuple:
+        """What will become of a post: (deleted at, replies, reposts, quotes it draws, its views
+        before those, the share of views that like it, the roll for its declared language).
+
+        `attention` is the author's reach times the post's luck (a reply's replies follow the
+        thread's depth instead); `row` holds the draws (see `_post_rows`)."""
+        delete_u, lang_roll, delete_noise, views_noise, likes_noise = row
+        delete_at = _FOREVER
+        if delete_u < self.delete_rate[author]:
+            delete_at = t + 1000 + int(self.delete_delay_ms * delete_noise)
         replies = reposts = quotes = 0
-        if node.depth < self.max_depth:
-            replies = self._schedule_replies(t, node, attention)
-        if node.depth == 0 and node.act != "spam":
-            reposts, quotes = self._schedule_shares(t, node, attention)
-        # Views scale with the author's followers and the post's luck, not with popularity again.
-        luck = attention / self.popularity[node.author]
-        views = int(self.followers[node.author] * 0.3 * luck * next(self._views)) + 5 * (
-            replies + reposts + quotes
-        )
-        metrics = Metrics(int(views * 0.02 * next(self._likes)) + reposts, reposts, replies, quotes, views)
-        node.lang_decl = self._declared_lang(node.lang, node.author, node.text)
-        return Post(
-            id=node.id,
-            text=node.text,
-            author_id=self.user_ids[node.author],
-            created_at=_from_timestamp(t / 1000, _UTC),
-            lang=node.lang_decl,
-            reply_to=reply_to,
-            quote_of=quote_of,
-            hashtags=list(node.hashtags),
-            mentions=list(node.mentions),
-            urls=list(node.urls),
-            metrics=metrics,
-            source=SOURCE,
-        )
+        if depth < self.max_depth:
+            lam = self.reply_rate[act] * (self.decay[depth] if depth else attention)
+            replies = self._poisson(min(lam, 200.0))
+        if depth == 0:
+            reposts = self._poisson(min(self.repost_rate[act] * attention, 300.0))
+            quotes = self._poisson(min(self.quote_rate[act] * attention, 100.0))
+        views = self.followers[author] * 0.3 * attention / self.popularity[author] * views_noise
+        return delete_at, replies, reposts, quotes, views, 0.02 * likes_noise, lang_roll
 
-    def _copy_post(self, t: int, node: _Node, copy: Copy | _Node, reach: float) -> Post:
-        """A copied text (human copy-paste or spam) as a post; copies draw no replies."""
-        node.text = copy.text
-        node.hashtags, node.mentions, node.urls = copy.hashtags, copy.mentions, copy.urls
+    def _publish(
+        self, t: int, node: _Node, text: str, fate: tuple, reply_to: str | None, quote_of: str | None
+    ) -> Event:
+        """Schedule what its fate holds (its deletion, replies, reposts, quotes), then build the post."""
+        delete_at, n_replies, n_reposts, n_quotes, views, likes_share, lang_roll = fate
+        if delete_at != _FOREVER:
+            node.until = delete_at
+            self._push(delete_at, _DELETE, node.id)
+        # Only what comes before the post's deletion is carried (and counted).
+        replies = self._schedule_replies(t, node, n_replies) if n_replies else 0
+        reposts = self._schedule(t, node, n_reposts, _REPOST, 3_600_000) if n_reposts else 0
+        quotes = self._schedule(t, node, n_quotes, _QUOTE, 2 * 3_600_000) if n_quotes else 0
+        author = node.author
+        views = int(views) + 5 * (replies + reposts + quotes)
+        short = len(text) < 30
+        if lang_roll >= (self.lang_right_from_short if short else self.lang_right_from):
+            lang = self.languages[node.lang]
+        else:
+            lang = self._mislabelled(node.lang, author, lang_roll, short)
+        composer = self.composer  # its entity lists are this post's: the next post begins new ones
+        post = Post(
+            node.id,
+            text,
+            self.user_ids[author],
+            _from_timestamp(t / 1000, _UTC),
+            lang,
+            reply_to,
+            None,
+            quote_of,
+            composer.hashtags,
+            composer.mentions,
+            composer.urls,
+            Metrics(int(views * likes_share) + reposts, reposts, replies, quotes, views),
+            SOURCE,
+        )
+        node.post = post
+        return Event("post", node.id, post)
+
+    def _copy_post(self, t: int, node: _Node, copy: Copyable, lang: str | None, reach: float) -> Event:
+        """A copied text (human copy-paste or spam) as a post; copies draw no replies.
+
+        `lang` is the declared language when it is given (spam bots declare theirs)."""
         if node.until == _FOREVER:
             self._maybe_delete(t, node)
-        if node.lang_decl is None:
-            node.lang_decl = self._declared_lang(node.lang, node.author, node.text)
-        views = int(self.followers[node.author] * reach * next(self._views))
-        return Post(
-            id=node.id,
-            text=node.text,
-            author_id=self.user_ids[node.author],
-            created_at=_from_timestamp(t / 1000, _UTC),
-            lang=node.lang_decl,
-            hashtags=list(node.hashtags),
-            mentions=list(node.mentions),
-            urls=list(node.urls),
+        author = node.author
+        views = int(self.followers[author] * reach * next(self._views))
+        post = Post(
+            node.id,
+            copy.text,
+            self.user_ids[author],
+            _from_timestamp(t / 1000, _UTC),
+            lang or self._declared_lang(node.lang, author, copy.text),
+            hashtags=list(copy.hashtags),
+            mentions=list(copy.mentions),
+            urls=list(copy.urls),
             metrics=Metrics(int(views * 0.02 * next(self._likes)), 0, 0, 0, views),
             source=SOURCE,
         )
+        node.post = post
+        return Event("post", node.id, post)
 
     def _declared_lang(self, lang: int, author: int, text: str) -> str | None:
         """What the platform declares: mostly right, sometimes missing (short posts more often) or wrong."""
-        config, languages = self.config, self.languages
-        roll = self.rand()
-        missing = config.lang_missing_rate * (3.0 if len(text) < 30 else 1.0)
-        if roll >= missing + config.lang_wrong_rate:
-            return languages[lang]
-        if roll < missing:
+        roll, short = self.rand(), len(text) < 30
+        if roll >= (self.lang_right_from_short if short else self.lang_right_from):
+            return self.languages[lang]
+        return self._mislabelled(lang, author, roll, short)
+
+    def _mislabelled(self, lang: int, author: int, roll: float, short: bool) -> str | None:
+        """The declared language of a post whose `roll` fell below the right-language threshold."""
+        if roll < self.config.lang_missing_rate * (3.0 if short else 1.0):
             return None
+        languages = self.languages
         if len(languages) == 1:
             return languages[lang]
         # Platforms most often mislabel a post with the author's main (interface) language.
@@ -755,41 +910,31 @@ class _Run:
 
     def _maybe_delete(self, t: int, node: _Node) -> None:
         if self.rand() < self.delete_rate[node.author]:
-            at = t + 1000 + int(self.config.delete_delay_s * 1000 * next(self._delete_delay))
+            at = t + 1000 + int(self.delete_delay_ms * next(self._delete_delay))
             node.until = at
             self._push(at, _DELETE, node.id)
 
-    def _schedule_replies(self, t: int, node: _Node, attention: float) -> int:
-        lam = self.reply_rate[node.act] * (self.decay[node.depth] if node.depth else attention)
-        if lam <= 0.0:
-            return 0
+    def _schedule_replies(self, t: int, node: _Node, n: int) -> int:
+        """Schedule `n` replies to `node`, each of an act its parent's act calls for; count those due
+        before the post is deleted."""
         rand, count = self.rand, 0
-        for _ in range(self._poisson(min(lam, 200.0))):
+        for _ in range(n):
             act = dialogue.reply_act(node.act, rand())
-            # Someone answering a reply to their own post is quicker than a stranger.
-            median = self.config.reply_delay_s * (0.4 if dialogue.BACK.get(act, 0.0) > 0.5 else 1.0)
-            at = t + 1000 + int(median * 1000 * next(self._reply_delay))
+            at = t + 1000 + int(self.reply_delay_ms[act] * next(self._reply_delay))
             if at < node.until:
                 self._push(at, _REPLY, node, act)
                 count += 1
         return count
 
-    def _schedule_shares(self, t: int, node: _Node, attention: float) -> tuple[int, int]:
-        config = self.config
-        reposts = quotes = 0
-        lam = config.repost_rate * dialogue.REPOST_FACTOR.get(node.act, 0.2) * attention
-        for _ in range(self._poisson(min(lam, 300.0))):
-            at = t + 1000 + int(3_600_000 * next(self._share_delay))
+    def _schedule(self, t: int, node: _Node, n: int, kind: int, median_ms: float) -> int:
+        """Schedule `n` reposts or quotes of `node`; count those due before it is deleted."""
+        count = 0
+        for _ in range(n):
+            at = t + 1000 + int(median_ms * next(self._share_delay))
             if at < node.until:
-                self._push(at, _REPOST, node)
-                reposts += 1
-        lam = config.quote_rate * dialogue.QUOTE_FACTOR.get(node.act, 0.2) * attention
-        for _ in range(self._poisson(min(lam, 100.0))):
-            at = t + 1000 + int(2 * 3_600_000 * next(self._share_delay))
-            if at < node.until:
-                self._push(at, _QUOTE, node)
-                quotes += 1
-        return reposts, quotes
+                self._push(at, kind, node)
+                count += 1
+        return count
 
     def _remember(self, node: _Node) -> None:
         recent = self.recent
@@ -845,6 +990,10 @@ class _Run:
 
 
 _CC_ACTS = frozenset({"opinion", "news", "experience"})
+_ALL_ACTS = tuple(dialogue.REPLY_FACTOR)
+#: Links: news and promos carry one far more often than other posts; spam's are in its text.
+_URL_RATE = {"news": 0.55, "promo": 0.7, "spam": 0.0}
+
 #: What people post about a trend: mostly opinions and news, some questions and experiences.
 _TREND_ACTS = ("opinion", "news", "question", "experience")
 _TREND_ACTS_CUM = (0.45, 0.75, 0.9)
