@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, firehose, imports, plan, serve, simulate, train
+from roost.cli import config, firehose, imports, plan, search, serve, simulate, train
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -45,6 +45,8 @@ app.add_typer(train.export_app, name="export")
 app.command("serve")(serve.serve_command)
 app.command("chat")(serve.chat_command)
 app.add_typer(serve.keys_app, name="keys")
+app.command("search")(search.search_command)
+app.add_typer(search.index_app, name="index")
 
 
 def main() -> None:

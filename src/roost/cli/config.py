@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "plan": "roost.plan.config:PlanConfig",
     "train": "roost.train.config:TrainConfig",
     "serve": "roost.serve.config:ServeConfig",
+    "search": "roost.search.config:SearchConfig",
 }
 
 
