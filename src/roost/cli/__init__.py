@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import config, firehose, imports, plan, search, serve, simulate, train
+from roost.cli import ads, config, firehose, imports, plan, search, serve, simulate, train
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -47,6 +47,7 @@ app.command("chat")(serve.chat_command)
 app.add_typer(serve.keys_app, name="keys")
 app.command("search")(search.search_command)
 app.add_typer(search.index_app, name="index")
+app.add_typer(ads.app, name="ads")
 
 
 def main() -> None:

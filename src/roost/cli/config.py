@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "train": "roost.train.config:TrainConfig",
     "serve": "roost.serve.config:ServeConfig",
     "search": "roost.search.config:SearchConfig",
+    "ads": "roost.ads.config:AdsConfig",
 }
 
 
