@@ -167,3 +167,18 @@ class RawStore:
     def iter_deleted_ids(self) -> Iterator[str]:
         for (post_id,) in self._db.execute("SELECT id FROM deletes ORDER BY id"):
             yield post_id
+
+    def last_rowid(self) -> int:
+        """The newest post row's rowid (0 when there are none): where a reader that wants all stops."""
+        return self._db.execute("SELECT coalesce(max(rowid), 0) FROM posts").fetchone()[0]
+
+    def deleted_among(self, post_ids: Iterable[str]) -> set[str]:
+        """Which of `post_ids` have been deleted."""
+        ids = list(post_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT id FROM deletes WHERE id IN ({marks})", part)
+            found.update(row[0] for row in rows)
+        return found

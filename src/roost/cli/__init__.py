@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import ads, config, firehose, imports, plan, search, serve, simulate, train
+from roost.cli import ads, config, curate, firehose, imports, plan, search, serve, simulate, train
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -38,6 +38,8 @@ app.add_typer(config.app, name="config")
 app.add_typer(firehose.app, name="firehose")
 app.command("import")(imports.import_command)
 app.command("simulate")(simulate.simulate)
+app.command("curate")(curate.curate_command)
+app.add_typer(curate.tokenizer_app, name="tokenizer")
 app.command("plan")(plan.plan_command)
 app.command("train")(train.train)
 app.command("eval")(train.evaluate)

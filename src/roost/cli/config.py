@@ -16,6 +16,7 @@ app = typer.Typer(help="Show the workspace's configuration (roost.toml).", no_ar
 SECTIONS: dict[str, str] = {
     "firehose": "roost.firehose.config:FirehoseConfig",
     "simulate": "roost.firehose.simulate:SimConfig",
+    "curate": "roost.curate.config:CurateConfig",
     "plan": "roost.plan.config:PlanConfig",
     "train": "roost.train.config:TrainConfig",
     "serve": "roost.serve.config:ServeConfig",

@@ -15,9 +15,10 @@ resumed writer) never sees half a shard.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -66,6 +67,30 @@ class ShardWriter:
         self._ids.write(post_id + "\n")
         self.tokens += array.size
         self._offsets.append(self.tokens)
+
+    def add_batch(self, post_ids: Sequence[str], token_ids: Sequence[Sequence[int]]) -> None:
+        """Add many posts at once: the same bytes as `add` for each, in one write."""
+        if len(post_ids) != len(token_ids):
+            raise ValueError(f"{len(post_ids)} post ids but {len(token_ids)} token lists")
+        if not post_ids:
+            return
+        if any("\n" in p for p in post_ids):
+            raise ValueError("a post id contains a newline")
+        lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids)) + 1
+        ends = np.cumsum(lengths)
+        flat = np.empty(int(ends[-1]), dtype=np.int64)
+        is_eot = np.zeros(flat.size, dtype=bool)
+        is_eot[ends - 1] = True
+        flat[~is_eot] = np.fromiter(
+            itertools.chain.from_iterable(token_ids), dtype=np.int64, count=flat.size - ends.size
+        )
+        flat[is_eot] = self.eot_id
+        if flat.min() < 0 or flat.max() > np.iinfo(self.dtype).max:
+            raise ValueError(f"token id out of range for {self.dtype} in posts {post_ids[0]}..{post_ids[-1]}")
+        self._bin.write(flat.astype(self.dtype).tobytes())
+        self._ids.write("".join(p + "\n" for p in post_ids))
+        self._offsets.extend((self.tokens + ends).tolist())
+        self.tokens += flat.size
 
     def close(self) -> dict[str, int | str]:
         """Flush, fsync and rename into place; returns this shard's entry for index.json."""
