@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from roost.cli import ads, config, curate, firehose, imports, plan, search, serve, simulate, train
+from roost.cli import ads, config, curate, demo, firehose, imports, plan, search, serve, simulate, train
 from roost.cli.common import HomeState
 from roost.workspace import DEFAULT_HOME
 
@@ -50,6 +50,7 @@ app.add_typer(serve.keys_app, name="keys")
 app.command("search")(search.search_command)
 app.add_typer(search.index_app, name="index")
 app.add_typer(ads.app, name="ads")
+app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
