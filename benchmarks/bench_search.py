@@ -37,9 +37,9 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from roost.posts import Event, Post
 from roost.search.config import SearchConfig
@@ -47,17 +47,13 @@ from roost.search.index import SearchIndex
 from roost.search.query import SearchRequest
 from roost.search.retrieve import Retriever
 from roost.search.text import split_hashtag
-from roost.search.tune import (
-    Pair,
-    TuneConfig,
-    cooccurrence_init,
-    make_pairs,
-    save_embedder,
-    small_model,
-    tokenizer_for,
-    tune,
-    without_tag,
-)
+
+if TYPE_CHECKING:
+    from roost.search.tune import Pair
+
+# torch (and roost.search.tune, which imports it) are imported where they are used: `speed` spawns
+# index-build workers, which import this module again, and torch would cost each of them seconds of
+# CPU that `roost index build` itself never spends.
 
 REAL_POSTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real_posts" / "posts.jsonl"
 WORK = Path(os.environ.get("ROOST_BENCH_DIR", "/tmp/roost-bench-search"))
@@ -79,6 +75,8 @@ def query_of(label: str) -> str:
 def load_real(path: Path) -> tuple[list[Post], dict[str, set[str]]]:
     """Posts to index (each label hashtag cut from its own post; one timestamp for all, no
     engagement, so recency and engagement cannot reorder anything) and label -> relevant ids."""
+    from roost.search.tune import without_tag
+
     posts, relevant = [], defaultdict(set)
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -94,6 +92,8 @@ def load_real(path: Path) -> tuple[list[Post], dict[str, set[str]]]:
 
 def real_pairs(posts: list[Post], relevant: dict[str, set[str]], seed: int) -> tuple[list[Pair], set[str]]:
     """Training pairs from the tune half's labels, and the posts' own hashtags other than labels."""
+    from roost.search.tune import Pair, make_pairs
+
     by_id = {p.id: p for p in posts}
     rng = random.Random(seed)
     trained = {label for label in relevant if label_half(label) == "tune"}
@@ -128,6 +128,18 @@ def tuned_embedder(
     meta = out / "bench.json"
     if meta.exists():
         return out, set(json.loads(meta.read_text())["trained_labels"])
+    import torch
+
+    from roost.search.tune import (
+        TuneConfig,
+        cooccurrence_init,
+        make_pairs,
+        save_embedder,
+        small_model,
+        tokenizer_for,
+        tune,
+    )
+
     sims = sim_posts(args.tune_sim_posts)
     pairs, trained = real_pairs(posts, relevant, seed=0)
     pairs += make_pairs(sims, seed=1)
@@ -363,7 +375,7 @@ def speed(args: argparse.Namespace) -> None:
     # speed does not depend on the values) embedding posts and adding them to a partition.
     embedder_dir = next(iter(sorted(WORK.glob("embedder-cooc-*"))), None)
     if embedder_dir is None:
-        from roost.search.tune import small_model, tokenizer_for
+        from roost.search.tune import save_embedder, small_model, tokenizer_for
 
         tokenizer = tokenizer_for([p.text for p in posts[:50_000]])
         embedder_dir = save_embedder(small_model(tokenizer), tokenizer, WORK / "embedder-untuned", steps=0)
@@ -505,6 +517,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--fresh-posts", type=int, default=100)
     args = parser.parse_args()
+    import torch
+
     torch.set_num_threads(args.threads)
     WORK.mkdir(parents=True, exist_ok=True)
     print(

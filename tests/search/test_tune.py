@@ -78,3 +78,12 @@ def test_cooccurrence_start_and_tuning_find_held_out_pairs(tmp_path: Path) -> No
         assert saved.name == "embedder"
     finally:
         embedder.close()
+
+
+def test_cooccurrence_start_takes_posts_that_tokenize_to_nothing() -> None:
+    texts = ["rain again in the city", "", "the city rain"]
+    tokenizer = tokenizer_for(texts, vocab_size=300)
+    model = small_model(tokenizer)
+    before = model.tok_embeddings.weight.detach().clone()
+    cooccurrence_init(model, tokenizer, texts)
+    assert not torch.equal(before, model.tok_embeddings.weight)

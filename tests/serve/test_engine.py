@@ -73,19 +73,103 @@ def test_requests_join_and_leave_mid_batch(engine) -> None:
         assert tokens == plain_greedy(engine.model, engine.encode(PROMPTS[i % len(PROMPTS)]), length)
 
 
+def mixed_logits(
+    model, cache: SlotKVCache, decode: list[tuple[int, int]], prompts: list[list[int]], first_slot: int
+) -> torch.Tensor:
+    """One mixed forward: (token, position) of each running slot 0..B-1, then `prompts` written to
+    slots first_slot, first_slot + 1, ...; logits (N, V) of every token in the row."""
+    tokens = [t for t, _ in decode] + [t for ids in prompts for t in ids]
+    positions = [p for _, p in decode] + [p for ids in prompts for p in range(len(ids))]
+    slots = list(range(first_slot, first_slot + len(prompts)))
+    view = cache.mixed([p for _, p in decode], slots, [len(ids) for ids in prompts])
+    return model(torch.tensor([tokens]), torch.tensor([positions]), cache=view)[0]
+
+
+def new_cache(model) -> SlotKVCache:
+    return SlotKVCache(model.config, 8, model.config.max_seq_len, torch.device("cpu"), torch.float32)
+
+
+PROMPT_IDS = [[5, 9, 13, 2], [7, 3], [11, 12, 13]]
+
+
 def test_static_shape_decoding_equals_dynamic(loaded) -> None:
     """The padded, bucketed path that CUDA graphs capture gives the same logits as the exact one."""
     model = loaded.model
     outputs = []
     for static in (False, True):
-        cache = SlotKVCache(model.config, 8, model.config.max_seq_len, torch.device("cpu"), torch.float32)
-        prompts = [[5, 9, 13, 2], [7, 3], [11, 12, 13]]
+        cache = new_cache(model)
         with torch.inference_mode():
-            for slot, ids in enumerate(prompts):
-                model.hidden_states(torch.tensor([ids]), cache=cache.prefill(torch.tensor([slot]), len(ids)))
+            mixed_logits(model, cache, [], PROMPT_IDS, 0)
             runner = DecodeRunner(model, cache, use_graphs=False, static_shapes=static)
-            outputs.append(runner.step([1, 2, 3], [len(p) for p in prompts]))
+            outputs.append(runner.step([1, 2, 3], [len(p) for p in PROMPT_IDS]))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+
+
+@torch.inference_mode()
+def test_a_mixed_forward_equals_separate_decode_and_prefill(loaded) -> None:
+    """Prompts prefilled in the running batch's decode forward give the logits, and leave the cache,
+    that a decode step and a separate prefill give, and both match a plain forward of each sequence."""
+    model = loaded.model
+    running, arriving = PROMPT_IDS[:2], [[4, 8, 15, 16, 23], [42]]
+    next_tokens = [(1, len(running[0])), (2, len(running[1]))]
+    fused, apart = new_cache(model), new_cache(model)
+    for cache in (fused, apart):
+        mixed_logits(model, cache, [], running, 0)
+    together = mixed_logits(model, fused, next_tokens, arriving, 2)
+    decode = DecodeRunner(model, apart, use_graphs=False).step([1, 2], [p for _, p in next_tokens])
+    prefill = mixed_logits(model, apart, [], arriving, 2)
+    torch.testing.assert_close(together, torch.cat([decode, prefill]), rtol=1e-5, atol=1e-5)
+    for k_or_v in ("k_LSKMd", "v_LSKMd"):
+        torch.testing.assert_close(getattr(fused, k_or_v), getattr(apart, k_or_v), rtol=1e-5, atol=1e-5)
+    sequences = [running[0] + [1], running[1] + [2], *arriving]
+    plain = torch.cat(
+        [model(torch.tensor([ids]))[0, -1:] for ids in sequences[:2]]
+        + [model(torch.tensor([ids]))[0] for ids in sequences[2:]]
+    )
+    torch.testing.assert_close(together, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_a_request_joining_a_running_batch_gets_the_tokens_it_gets_alone(engine) -> None:
+    """A request that arrives while others decode is prefilled inside their decode forward; greedy
+    and seeded, with n choices and logprobs, its output is what it is when it runs alone."""
+    prompt = engine.encode("my neighbour painted the old bike")
+    requests = [
+        SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True, logprobs=2),
+        SamplingParams(max_tokens=20, n=2, seed=7, ignore_eos=True, logprobs=1, prompt_logprobs=1),
+    ]
+    busy = SamplingParams(max_tokens=100, ignore_eos=True)
+
+    async def collect(stream) -> list[list]:
+        outputs: list[list] = [[] for _ in range(stream.request.params.n)]
+        async for step in stream:
+            for o in step:
+                outputs[o.index].append((o.token_id, o.logprob))
+        return outputs
+
+    async def run(params: SamplingParams, crowded: bool):
+        others = []
+        if crowded:  # two long requests are decoding when ours arrives
+            others = [engine.submit(engine.encode(p), busy).__aiter__() for p in PROMPTS[:2]]
+            for other in others:
+                await other.__anext__()
+        stream = engine.submit(prompt, params)
+        result = await collect(stream), stream.request.prompt_logprobs
+        for other in others:
+            await other.aclose()  # aborts them
+        return result
+
+    for params in requests:
+        alone, alone_prompt = asyncio.run(run(params, crowded=False))
+        joined, joined_prompt = asyncio.run(run(params, crowded=True))
+        for a, b in zip(alone, joined, strict=True):
+            assert [t for t, _ in a] == [t for t, _ in b]
+            for (_, la), (_, lb) in zip(a, b, strict=True):
+                assert la.top[0][0] == lb.top[0][0] and la.logprob == pytest.approx(lb.logprob, abs=1e-4)
+        if params.prompt_logprobs is not None:
+            assert [p and p.token_id for p in alone_prompt] == [p and p.token_id for p in joined_prompt]
+            for pa, pb in zip(alone_prompt[1:], joined_prompt[1:], strict=True):
+                assert pa.logprob == pytest.approx(pb.logprob, abs=1e-4)
+    assert engine.generate(["x"], requests[0])[0].choices[0].token_ids  # the engine still serves
 
 
 def test_n_choices_with_a_seed_are_reproducible_and_independent_of_the_batch(engine) -> None:

@@ -4,6 +4,7 @@ excess gets 429 with Retry-After, never a 5xx; a client that disconnects frees i
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -95,15 +96,23 @@ def _wait_until_idle(server, timeout: float = 10.0) -> None:
     raise AssertionError("the engine did not go idle")
 
 
+def _until_generated_text(lines) -> None:
+    """Read a chat stream up to its first generated text (the role chunk comes before any token)."""
+    for line in lines:
+        if line.startswith("data: {") and any(
+            c["delta"].get("content") for c in json.loads(line[6:])["choices"]
+        ):
+            return
+    raise AssertionError("the stream ended before any text")
+
+
 def test_a_client_that_disconnects_mid_stream_frees_its_slot(capped) -> None:
     _wait_until_idle(capped)
     aborted = capped.metric("roost_requests_finished_total", 'finish_reason="abort"')
     generated = capped.metric("roost_generation_tokens_total")
     body = {"messages": chat("the cat"), "max_tokens": 110, "stream": True, "ignore_eos": True}
     with capped.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
-        lines = response.iter_lines()
-        while "content" not in next(lines):  # the first generated text has arrived
-            pass
+        _until_generated_text(response.iter_lines())
         # leaving the block closes the connection mid-stream
     _wait_until_idle(capped)
     assert capped.metric("roost_requests_finished_total", 'finish_reason="abort"') == aborted + 1
@@ -119,8 +128,7 @@ def test_a_client_that_disconnects_while_queued_leaves_the_queue(capped) -> None
         holders = [http.stream("POST", "/v1/chat/completions", json=body) for _ in range(2)]
         readers = [h.__enter__().iter_lines() for h in holders]  # (kept: a dropped reader disconnects)
         for lines in readers:  # both slots are busy generating
-            while "content" not in next(lines):
-                pass
+            _until_generated_text(lines)
         with http.stream("POST", "/v1/chat/completions", json=body) as queued:
             assert next(queued.iter_lines()).startswith("data: ")  # the role chunk; no slot yet
         for h in holders:

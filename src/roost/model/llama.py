@@ -21,12 +21,13 @@ from roost.model.config import ModelConfig
 
 
 class KVCache(Protocol):
-    """What attention needs from a serving cache: store this step's keys and values for `layer`,
-    return every cached key and value for the batch and the mask saying which each query sees."""
+    """A serving cache's view of one forward: store this forward's keys and values for `layer` and
+    return the attention output (same shape as the queries), each query seeing what its sequence may
+    (a view may lay several sequences out in one row, so the view, not the model, runs attention)."""
 
-    def update(
-        self, layer: int, k_BKTd: torch.Tensor, v_BKTd: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]: ...
+    def attend(
+        self, layer: int, q_BHTd: torch.Tensor, k_BKTd: torch.Tensor, v_BKTd: torch.Tensor
+    ) -> torch.Tensor: ...
 
 
 def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +68,7 @@ class Attention(nn.Module):
         if cache is None:
             y_BHTd = F.scaled_dot_product_attention(q_BHTd, k_BKTd, v_BKTd, is_causal=True, enable_gqa=True)
         else:
-            k_BKSd, v_BKSd, mask = cache.update(self.layer, k_BKTd, v_BKTd)
-            y_BHTd = F.scaled_dot_product_attention(q_BHTd, k_BKSd, v_BKSd, attn_mask=mask, enable_gqa=True)
+            y_BHTd = cache.attend(self.layer, q_BHTd, k_BKTd, v_BKTd)
         return self.wo(y_BHTd.transpose(1, 2).reshape(B, T, -1))
 
 

@@ -31,13 +31,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import tantivy
 
 from roost.posts import Event, Post, decode_post
 from roost.search.config import SearchConfig
 from roost.search.embedder import Embedder
-from roost.search.lexical import LexicalPartition, full_query, partition_dir
+from roost.search.lexical import LexicalPartition, document, full_query, partition_dir
 from roost.search.query import Filters
-from roost.search.store import Applied, IndexStore, Partition, Row, utc_ms
+from roost.search.store import Applied, IndexStore, Partition, Row, gc_paused, utc_ms
 from roost.search.text import ParsedQuery, indexed_text
 from roost.search.vectors import VectorPartition
 
@@ -72,16 +73,21 @@ class Columns:
         need = rows[-1].key + 1
         if need > len(self.created):
             self._grow(max(need, 2 * len(self.created)))
+        # One numpy assignment per column rather than six item writes per row: a third less time,
+        # and a batch can be a million rows (opening a built index).
+        n = len(rows)
+        keys = np.fromiter((row.key for row in rows), np.int64, n)
         authors, langs = self.authors, self.langs
-        for row in rows:
-            k = row.key
-            self.created[k] = row.created
-            self.author[k] = authors.setdefault(row.author, len(authors))
-            self.lang[k] = langs.setdefault(row.lang, len(langs))
-            self.links[k] = row.links
-            self.engagement[k] = row.engagement
-            self.alive[k] = not row.deleted
-            self.max_created = max(self.max_created, row.created)
+        created = np.fromiter((row.created for row in rows), np.int64, n)
+        self.created[keys] = created
+        self.author[keys] = np.fromiter(
+            (authors.setdefault(row.author, len(authors)) for row in rows), np.int32, n
+        )
+        self.lang[keys] = np.fromiter((langs.setdefault(row.lang, len(langs)) for row in rows), np.int16, n)
+        self.links[keys] = np.fromiter((row.links for row in rows), bool, n)
+        self.engagement[keys] = np.fromiter((row.engagement for row in rows), np.float32, n)
+        self.alive[keys] = np.fromiter((not row.deleted for row in rows), bool, n)
+        self.max_created = max(self.max_created, int(created.max()))
         self.size = max(self.size, need)
 
     def _grow(self, capacity: int) -> None:
@@ -224,7 +230,7 @@ class SearchIndex:
         """Index a batch of events and commit the cursor with it (see the module docstring)."""
         if self.readonly:
             raise RuntimeError("this index was opened read-only")
-        with self._write_lock:
+        with self._write_lock, gc_paused():
             config = self.config
             applied = self.store.apply(
                 events,
@@ -264,10 +270,12 @@ class SearchIndex:
 
     def _index_lexical(self, applied: Applied) -> None:
         touched: set[int] = set()
-        by_part: dict[int, list[tuple[int, Post]]] = {}
+        by_part: dict[int, list[tantivy.Document]] = {}
         for row, post in applied.added:
             if not row.deleted:
-                by_part.setdefault(row.part, []).append((row.key, post))
+                by_part.setdefault(row.part, []).append(
+                    document(row.key, post.text, post.hashtags, row.author, row.lang, row.created, row.links)
+                )
         for part, items in by_part.items():
             self.lexical[part].add(items)
             touched.add(part)

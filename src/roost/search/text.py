@@ -97,13 +97,21 @@ def normalize_tag(tag: str) -> str:
 def indexed_text(post: Post) -> str:
     """What the lexical index reads: the text, then the words of each hashtag (so a search for
     "cat books" finds #CatBooks)."""
-    tags = post.hashtags or hashtags_in(post.text)
-    words = [split_hashtag(tag) for tag in tags]
-    return " ".join([post.text, *words]) if words else post.text
+    return text_with_tags(post.text, post.hashtags)
+
+
+def text_with_tags(text: str, hashtags: list[str]) -> str:
+    """`indexed_text` of a post given as its text and hashtags."""
+    # `"#" in text` first: most posts have no hashtag, and a substring test is far cheaper than a
+    # regex scan (indexing runs this once per post).
+    tags = hashtags or (hashtags_in(text) if "#" in text else ())
+    if not tags:
+        return text
+    return " ".join([text, *[split_hashtag(tag) for tag in tags]])
 
 
 def has_links(post: Post) -> bool:
-    return bool(post.urls) or _LINK.search(post.text) is not None
+    return bool(post.urls) or ("://" in post.text and _LINK.search(post.text) is not None)
 
 
 @dataclass

@@ -137,7 +137,7 @@ def cooccurrence_init(model: Llama, tokenizer: Tokenizer, texts: Sequence[str], 
     vocab, dim = model.config.vocab_size, model.config.dim
     counts = np.zeros((vocab, vocab), np.float32)
     for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
-        ids = np.unique(encoding.ids)
+        ids = np.unique(np.asarray(encoding.ids, dtype=np.int64))  # int64 even when the post is empty
         counts[np.ix_(ids, ids)] += 1.0
     np.fill_diagonal(counts, 0.0)
     total = counts.sum()

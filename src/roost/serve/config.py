@@ -24,7 +24,7 @@ class ServeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_batch: int = 16  # sequences decoded together: the KV cache has this many slots
     max_queue: int = 64  # requests that may wait for a slot; beyond max_batch + max_queue → 429
     max_seq_len: int = 0  # prompt + completion tokens per sequence; 0 = the model's max_seq_len
-    max_prefill_tokens: int = 2048  # padded prompt tokens per prefill forward (one long prompt may exceed)
+    max_prefill_tokens: int = 2048  # prompt tokens prefilled per step (one longer prompt goes alone)
     cuda_graphs: bool = True  # capture decode steps as CUDA graphs (cuda only; eager elsewhere)
     embed_batch_tokens: int = 8192  # padded tokens per forward when embedding
     retry_after_s: int = 1  # the Retry-After a 429 carries

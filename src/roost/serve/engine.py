@@ -1,9 +1,10 @@
 """The generation engine: continuous batching over a slot KV cache, on a thread of its own.
 
-Requests join and leave between steps. Each step first prefills what waits (as many prompts as free
-slots and the prefill budget allow, in one padded forward), sampling their first tokens, then runs
-one decode forward for every running sequence. A finished sequence's slot is filled by moving the
-last running one into it, so the batch always occupies slots 0..B-1 (see kv_cache).
+Requests join and leave between steps. Each step is one forward: the next token of every running
+sequence, and, when requests wait, as many whole prompts as free slots and the prefill budget allow,
+laid out flat after them (no padding); the prompts' first tokens are sampled with the batch's next
+ones. A finished sequence's slot is filled by moving the last running one into it, so the batch
+always occupies slots 0..B-1 (see kv_cache).
 
 Only the engine thread touches the model and the cache. Other threads talk to it through an inbox
 (submit, abort, jobs such as embedding) and hear back through a *sink*: per step, each sink gets one
@@ -202,31 +203,6 @@ class _Sequence:
         self.last_token = -1  # sampled, not yet in the cache
         self.generated = 0
         self.last_time = 0.0
-
-
-# A forward pass reads every weight once, which costs about as much as prefilling this many more
-# (padding) tokens would; prompts admitted together are split into separate forwards only when that
-# saves more padding than this.
-SPLIT_COST_TOKENS = 64
-
-
-def length_groups(batch: list[Request]) -> list[list[Request]]:
-    """The admitted prompts, shortest first, in contiguous groups that minimise padded tokens plus
-    SPLIT_COST_TOKENS per group (exact, by dynamic programming over the sorted lengths)."""
-    ordered = sorted(batch, key=lambda r: len(r.prompt_ids))
-    lengths = [len(r.prompt_ids) for r in ordered]
-    best = [0.0] + [float("inf")] * len(ordered)  # best[j]: cost of the first j prompts
-    start = [0] * (len(ordered) + 1)
-    for j in range(1, len(ordered) + 1):
-        for i in range(j):  # the last group is ordered[i:j], padded to lengths[j - 1]
-            cost = best[i] + (j - i) * lengths[j - 1] + SPLIT_COST_TOKENS
-            if cost < best[j]:
-                best[j], start[j] = cost, i
-    groups, j = [], len(ordered)
-    while j:
-        groups.append(ordered[start[j] : j])
-        j = start[j]
-    return groups[::-1]
 
 
 class Engine:
@@ -500,9 +476,7 @@ class Engine:
                 outbox: dict[Request, list[SequenceOutput]] = {}
                 failures: list[tuple[Request, object]] = []
                 try:
-                    self._admit(outbox)
-                    if self._running:
-                        self._decode(outbox)
+                    self._step(outbox)
                 except Exception as exc:  # e.g. out of memory: fail these requests, keep serving
                     log.exception("engine step failed")
                     failures = self._fail_running(f"generation failed: {type(exc).__name__}: {exc}")
@@ -537,47 +511,61 @@ class Engine:
         ]
         self._remove([(s, "abort") for s in doomed])
 
-    def _admit(self, outbox: dict[Request, list[SequenceOutput]]) -> None:
-        """Move waiting requests into free slots and prefill them together, in arrival order."""
+    def _admit(self) -> list[Request]:
+        """Take waiting requests, in arrival order, while their choices fit the free slots and their
+        prompts the step's prefill budget (one prompt longer than the budget goes alone)."""
         free = self.config.max_batch - len(self._running)
         batch: list[Request] = []
-        longest = 0
+        tokens = 0
         while self._waiting and self._waiting[0].params.n <= free:
             request = self._waiting[0]
-            longest_if_added = max(longest, len(request.prompt_ids))
-            if batch and longest_if_added * (len(batch) + 1) > self.config.max_prefill_tokens:
+            if batch and tokens + len(request.prompt_ids) > self.config.max_prefill_tokens:
                 break
             batch.append(self._waiting.popleft())
-            longest, free = longest_if_added, free - request.params.n
-        if batch:
-            self._admitting = batch
-            for group in length_groups(batch):
-                self._prefill(group, max(len(r.prompt_ids) for r in group), outbox)
-            self._admitting = []
+            tokens += len(request.prompt_ids)
+            free -= request.params.n
+        return batch
 
-    def _prefill(
-        self, batch: list[Request], length: int, outbox: dict[Request, list[SequenceOutput]]
-    ) -> None:
+    def _step(self, outbox: dict[Request, list[SequenceOutput]]) -> None:
+        """One forward: a decode step of the running batch, with any admitted prompts prefilled in
+        the same forward (flat, see kv_cache.MixedView), so an arrival costs its own tokens' compute
+        but no extra read of the weights and no pause for the running sequences."""
+        batch = self._admit()
+        if not batch:
+            self._decode(outbox)
+            return
+        self._admitting = batch
+        self._decode_and_prefill(batch, outbox)
+        self._admitting = []
+
+    def _decode_and_prefill(self, batch: list[Request], outbox: dict[Request, list[SequenceOutput]]) -> None:
         now = time.perf_counter()
-        tokens_PT = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
-        first_slots, slot = [], len(self._running)
-        for row, request in enumerate(batch):
-            tokens_PT[row, : len(request.prompt_ids)] = torch.tensor(request.prompt_ids)
+        running = list(self._running)
+        B = len(running)
+        tokens = [s.last_token for s in running]
+        positions = [s.pos for s in running]
+        first_slots, lengths, starts, slot = [], [], [], B
+        for request in batch:
+            T = len(request.prompt_ids)
             first_slots.append(slot)
+            lengths.append(T)
+            starts.append(len(tokens))
+            tokens += request.prompt_ids
+            positions += range(T)
             slot += request.params.n
             self.metrics.queue_time.observe(now - request.arrival)
-            self.metrics.prompt_tokens.inc(len(request.prompt_ids))
-        view = self.cache.prefill(torch.tensor(first_slots, device=self.device), length)
-        hidden_PTD = self.model.hidden_states(tokens_PT.to(self.device), cache=view)
-        last_rows = torch.tensor([len(r.prompt_ids) - 1 for r in batch], device=self.device)
-        logits_PV = self.model.output(hidden_PTD[torch.arange(len(batch), device=self.device), last_rows])
+            self.metrics.prompt_tokens.inc(T)
+        view = self.cache.mixed(positions[:B], first_slots, lengths)
+        positions_1N = torch.tensor([positions], device=self.device)
+        hidden_ND = self.model.hidden_states(
+            torch.tensor([tokens], device=self.device), positions_1N, cache=view
+        )[0]
 
         new: list[_Sequence] = []
-        rows: list[int] = []
-        for row, (request, first) in enumerate(zip(batch, first_slots, strict=True)):
-            T = len(request.prompt_ids)
+        rows = list(range(B))  # the row of hidden_ND whose logits each sequence samples from
+        for request, first, start, T in zip(batch, first_slots, starts, lengths, strict=True):
             if request.params.prompt_logprobs is not None:
-                prompt_logits = self.model.output(hidden_PTD[row, :T])
+                prompt_logits = self.model.output(hidden_ND[start : start + T])
                 request.prompt_logprobs = prompt_logprobs(
                     prompt_logits, request.prompt_ids, request.params.prompt_logprobs
                 )
@@ -588,12 +576,14 @@ class Engine:
                     request.params, request.prompt_ids, index, self.vocab_size, self.device
                 )
                 new.append(_Sequence(request, index, sampler, first + index))
-                rows.append(row)
+                rows.append(start + T - 1)
+        logits_RV = self.model.output(hidden_ND[torch.tensor(rows, device=self.device)])
+        for s in running:
+            s.pos += 1
         self._running.extend(new)
-        if rows != list(range(len(rows))):
-            logits_PV = logits_PV[torch.tensor(rows, device=self.device)]
-        tokens, logprobs = sample(logits_PV, [s.sampler for s in new], self._generator)
-        self._advance(new, tokens, logprobs, outbox)
+        seqs = running + new
+        tokens_out, logprobs = sample(logits_RV, [s.sampler for s in seqs], self._generator)
+        self._advance(seqs, tokens_out, logprobs, outbox)
 
     def _decode(self, outbox: dict[Request, list[SequenceOutput]]) -> None:
         running = self._running
