@@ -9,13 +9,24 @@ names the embedder, so vectors of another model are never mixed with the query's
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
-from usearch.index import Index
+
+# usearch's extension carries its own copy of libstdc++ and exports it, GNU-unique symbols (the
+# C++ locale's facet ids among them) included. Loaded before any user of the system's libstdc++,
+# its definitions win for the whole process, and pyarrow later segfaulted compiling a std::regex
+# while converting a time zone. The system's libstdc++, loaded into the global scope first, keeps
+# the system's definitions the process-wide ones (importing torch first does the same).
+with contextlib.suppress(OSError):  # OSError: not a glibc system, no system libstdc++ to protect
+    ctypes.CDLL("libstdc++.so.6", mode=os.RTLD_GLOBAL)
+
+from usearch.index import Index  # after the libstdc++ above
 
 
 class VectorPartition:
