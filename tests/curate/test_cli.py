@@ -10,7 +10,7 @@ from roost.cli import app
 from roost.curate.corpus import read_manifest
 from roost.curate.shards import ShardSet
 from roost.tokenizer import tokenizer_hash
-from tests.curate.posts import chatter, small_config, store_posts
+from tests.curate.handmade import chatter, small_config, store_posts
 
 
 def test_curate_then_retrain_the_tokenizer(ws) -> None:

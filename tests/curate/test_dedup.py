@@ -21,7 +21,7 @@ from roost.curate.dedup import (
 )
 from roost.curate.pipeline import curate
 from roost.workspace import Workspace
-from tests.curate.posts import chatter, make_post, small_config, store_posts
+from tests.curate.handmade import chatter, make_post, small_config, store_posts
 
 # Distinct posts about the same two things: they share words, not text.
 COFFEE = [

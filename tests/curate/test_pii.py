@@ -12,8 +12,8 @@ from roost.curate.pii import PiiScrubber, luhn_valid
 from roost.curate.pipeline import curate
 from roost.curate.shards import ShardSet
 from roost.tokenizer import load_tokenizer
+from tests.curate.handmade import chatter, make_post, small_config, store_posts
 from tests.curate.pii_cases import labelled_cases
-from tests.curate.posts import chatter, make_post, small_config, store_posts
 
 _TAG = re.compile(r"\[(?:email|phone|ip|card|secret)\]")
 

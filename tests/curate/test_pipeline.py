@@ -18,7 +18,7 @@ from roost.quarantine import read_quarantine
 from roost.tokenizer import END_OF_POST, MENTION_PLACEHOLDER, URL_PLACEHOLDER
 from roost.train.data import TokenWindows
 from roost.workspace import Workspace
-from tests.curate.posts import chatter, delete_posts, make_post, small_config, store_posts
+from tests.curate.handmade import chatter, delete_posts, make_post, small_config, store_posts
 
 REQUIRED = [
     "id",

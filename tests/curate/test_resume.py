@@ -13,7 +13,7 @@ import pytest
 
 from roost.curate.pipeline import curate
 from roost.workspace import Workspace
-from tests.curate.posts import chatter, small_config, store_posts
+from tests.curate.handmade import chatter, small_config, store_posts
 
 OUTPUTS = ("corpus", "shards", "tokenizer")
 

@@ -9,7 +9,7 @@ from roost.curate.corpus import read_corpus
 from roost.curate.pipeline import curate
 from roost.firehose.simulate import SimConfig, Simulator
 from roost.rawstore import RawStore
-from tests.curate.posts import small_config
+from tests.curate.handmade import small_config
 
 
 def test_copies_spam_and_deletes_on_the_simulated_platform(ws) -> None:

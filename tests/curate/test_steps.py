@@ -11,7 +11,7 @@ from roost.curate.normalize import Normalize
 from roost.curate.quality import QualityFilter
 from roost.curate.spam import AUTHOR_DTYPE, BoilerplateSpam, blasting_authors, literal_prefix
 from roost.curate.steps import Doc, Exclusions, run_steps
-from tests.curate.posts import make_post
+from tests.curate.handmade import make_post
 
 
 def normalize(text: str, **config: object) -> str:

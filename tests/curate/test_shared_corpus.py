@@ -11,7 +11,7 @@ from roost.curate.langid import LanguageId, model_text
 from roost.curate.stages import build_steps
 from roost.curate.steps import Doc, Exclusions, run_steps
 from tests.conftest import REAL_POSTS, need
-from tests.curate.posts import make_post
+from tests.curate.handmade import make_post
 
 
 def sample(n: int) -> list[dict]:
