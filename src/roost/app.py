@@ -224,26 +224,8 @@ def _logged(work: Callable[..., Any]) -> Callable[..., None]:
 
 
 def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> None:
-    """Run `app` with uvicorn until SIGINT/SIGTERM. Open firehose streams are told first (a
-    `server_shutdown` frame), since uvicorn waits for open responses before the app hears of it."""
-    import asyncio
+    """Run `app` with uvicorn until SIGINT/SIGTERM; open firehose streams get a `server_shutdown`
+    frame first."""
+    from roost.firehose.server import run_until_stopped
 
-    import uvicorn
-
-    class _Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            hub = getattr(app.state, "hub", None)
-            if hub is not None:
-                hub.begin_shutdown()
-                await asyncio.sleep(0.05)
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # request lines carry query strings; nothing secret, but nothing needed
-        timeout_graceful_shutdown=5,
-    )
-    _Server(config).run()
+    run_until_stopped(app, host=host, port=port, log_level=log_level)

@@ -18,17 +18,6 @@ from tests.ads.postgres import postgres_server
 DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """2 shared cores: one intra-op thread per process avoids threads spinning against each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL server for the session (started on first use); skips, saying why, without one."""

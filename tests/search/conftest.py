@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 
 from roost.firehose.simulate import SimConfig, simulate
 from roost.posts import Event, Post
@@ -19,15 +18,6 @@ from roost.search.embedder import EngineEmbedder, load_embedder
 from roost.search.index import SearchIndex
 from roost.workspace import Workspace
 from tests.serve.fixtures import RUN, build_served_workspace
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """2 shared cores: one intra-op thread avoids threads spinning against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass

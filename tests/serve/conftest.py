@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-import torch
 
 from roost.apikeys import ApiKeyStore
 from roost.workspace import Workspace
@@ -57,15 +56,6 @@ class Server:
             if line.startswith(wanted + " "):
                 return float(line.split()[-1])
         return 0.0
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """2 shared cores: one intra-op thread per process avoids threads spinning against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

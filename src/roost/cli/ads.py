@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from roost.cli.common import JsonOption, console, emit, fail, workspace
+from roost.cli.common import JsonOption, console, emit, fail, option_time, workspace
 
 app = typer.Typer(
     help="Ads: campaigns, generated copy, targeting, the auction, a simulated day.", no_args_is_help=True
@@ -62,16 +62,6 @@ def _money(value: str, name: str) -> int:
         return parse_money(value)
     except ValueError as exc:
         fail(f"--{name}: {exc}")
-
-
-def _time(value: str | None, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--{name} {value!r} is not an ISO-8601 time (e.g. 2024-03-01T00:00:00Z)")
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _refused(exc: Exception) -> None:
@@ -150,8 +140,8 @@ def campaign_add(
                 "bid_micros": _money(bid, "bid"),
                 "daily_budget_micros": _money(daily_budget, "daily-budget"),
                 "total_budget_micros": _money(total_budget, "total-budget"),
-                "start": _time(start, "start") or dt.datetime.now(dt.UTC),
-                "end": _time(end, "end"),
+                "start": option_time(start, "start") or dt.datetime.now(dt.UTC),
+                "end": option_time(end, "end"),
                 "targeting": Targeting(keywords=keyword, topics=topic, languages=lang, brief=brief),
                 "blocked_categories": block,
                 "frequency_cap": cap,
@@ -388,7 +378,9 @@ def report(
 
     service = _service(ctx)
     try:
-        result = service.report(campaign_id, since=_time(since, "since"), until=_time(until, "until"))
+        result = service.report(
+            campaign_id, since=option_time(since, "since"), until=option_time(until, "until")
+        )
     except StoreError as exc:
         _refused(exc)
     finally:

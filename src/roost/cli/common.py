@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,3 +51,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Stop the command with a one-line error (no traceback) and a non-zero exit code."""
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def option_time(value: str | None, name: str) -> dt.datetime | None:
+    """An ISO-8601 time given as option --`name` (a trailing Z, or none, means UTC)."""
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--{name} {value!r} is not an ISO-8601 time (e.g. 2024-03-01T12:00:00Z)")
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

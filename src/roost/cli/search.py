@@ -9,21 +9,11 @@ from typing import Any
 
 import typer
 
-from roost.cli.common import JsonOption, console, emit, fail, workspace
+from roost.cli.common import JsonOption, console, emit, fail, option_time, workspace
 
 index_app = typer.Typer(
     help="The search index: build it, follow the firehose, serve /search.", no_args_is_help=True
 )
-
-
-def _time(value: str | None, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--{name} {value!r} is not an ISO-8601 time (e.g. 2024-03-01T12:00:00Z)")
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def search_command(
@@ -53,8 +43,8 @@ def search_command(
     ws = workspace(ctx)
     try:
         filters = Filters(
-            since=_time(since, "since"),
-            until=_time(until, "until"),
+            since=option_time(since, "since"),
+            until=option_time(until, "until"),
             lang=lang,
             author=author,
             hashtag=hashtag,

@@ -351,28 +351,29 @@ def serve(
     config: FirehoseConfig, home: Workspace | Path | str = DEFAULT_HOME, *, log_level: str = "info"
 ) -> None:
     """Run the server until SIGINT/SIGTERM; open streams then get `server_shutdown` frames."""
-    import uvicorn
+    run_until_stopped(
+        create_app(config, home),
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+    )
 
-    app = create_app(config, home)
+
+def run_until_stopped(app: Any, **uvicorn_options: Any) -> None:
+    """Run `app` (this app, or one that includes it) with uvicorn until SIGINT/SIGTERM, ending its
+    open firehose streams first, each with its final frame: uvicorn waits for open responses to
+    finish before the app hears of shutdown, and a stream never finishes on its own."""
+    import uvicorn
 
     class _Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            # uvicorn waits for open responses to finish before the app hears of shutdown;
-            # a stream never finishes on its own, so end them first, each with its final frame.
             hub_ = getattr(app.state, "hub", None)
             if hub_ is not None:
                 hub_.begin_shutdown()
                 await asyncio.sleep(0.05)
             await super().shutdown(sockets)
 
-    uv_config = uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    _Server(uv_config).run()
+    options = {"access_log": False, "timeout_graceful_shutdown": 5, **uvicorn_options}
+    _Server(uvicorn.Config(app, **options)).run()
